@@ -1,0 +1,98 @@
+# Petrel build. Plain GNU make; every source file is found by wildcard so a
+# new command or module is one new file, not an edit here.
+
+CC       ?= cc
+CSTD     := -std=c17 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
+OPT      ?= -O2 -g
+SAN      ?=
+ifeq ($(SAN),1)
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN  := -fsanitize=address,undefined
+endif
+CFLAGS   += $(CSTD) $(WARN) $(OPT) -Icommon -Ibuild/gen -Ifrontend -Ibackend $(shell pkg-config --cflags libpq openssl hiredis libprotobuf-c 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs libpq openssl hiredis libprotobuf-c 2>/dev/null) -lev -lcrypt -lz -lm
+LDFLAGS  += $(LDSAN)
+
+B := build
+
+PROTO_SRC  := $(wildcard proto/*.proto)
+PROTO_C    := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRC))
+PROTO_H    := $(PROTO_C:.c=.h)
+MIGRATIONS := $(sort $(wildcard backend/migrations/*.sql))
+
+COMMON_SRC   := $(wildcard common/*.c) $(PROTO_C)
+FRONTEND_SRC := $(filter-out frontend/main.c,$(wildcard frontend/*.c frontend/*/*.c))
+BACKEND_SRC  := $(filter-out backend/main.c,$(wildcard backend/*.c backend/*/*.c)) $(B)/gen/migrations.c
+ADMIN_SRC    := $(wildcard admin/*.c)
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst $(B)/%,%,$(1)))
+
+COMMON_OBJ   := $(call obj,$(COMMON_SRC))
+FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC))
+BACKEND_OBJ  := $(call obj,$(BACKEND_SRC))
+UNIT_BIN     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+BINS := bin/petrel-frontend bin/petrel-backend bin/petrel-admin
+
+.PHONY: all deps test unit run bench fuzz clean
+# Generated protobuf headers are intermediates that must survive the build.
+.SECONDARY:
+all: $(BINS)
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+
+$(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
+	@mkdir -p $(B)/gen
+	sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJ)
+	ar rcs $@ $^
+$(B)/libfrontend.a: $(FRONTEND_OBJ)
+	ar rcs $@ $^
+$(B)/libbackend.a: $(BACKEND_OBJ)
+	ar rcs $@ $^
+
+bin/petrel-frontend: $(B)/obj/frontend/main.o $(B)/libfrontend.a $(B)/libcommon.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bin/petrel-backend: $(B)/obj/backend/main.o $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bin/petrel-admin: $(call obj,$(ADMIN_SRC)) $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Each unit test links against every library; the linker takes only what it uses.
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libfrontend.a $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@sh tools/deps.sh
+
+unit: $(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@sh tests/run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash deploy/local/run
+
+clean:
+	rm -rf $(B) bin
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,95 @@
+/* A backend worker: settings, the database pool, and the RPC server that
+ * frontends connect to. One per worker process. */
+#ifndef PETREL_BACKEND_H
+#define PETREL_BACKEND_H
+
+#include "db.h"
+#include "petrel.pb-c.h"
+
+#include <ev.h>
+#include <stdint.h>
+
+struct backend_settings {
+    long workers;
+    char *listen;
+    char *pg_url;
+    char *redis_url;
+    char *node;
+    char *log_level;
+    long db_connections;       /* PostgreSQL connections per worker */
+    long rpc_max_frame;        /* largest RPC frame accepted, bytes */
+    long rpc_max_inflight;     /* requests in flight per frontend link */
+    long max_message_size;     /* largest message stored, bytes */
+    long stream_chunk;         /* bytes per streamed body chunk */
+    long shutdown_grace;       /* seconds to finish in-flight work on SIGTERM */
+};
+
+struct backend {
+    struct ev_loop *loop;
+    struct backend_settings *cfg;
+    struct db_pool *db;
+};
+
+extern struct backend *backend;
+
+struct rpc_link;
+
+/* One request from a frontend, alive from its arrival until its final reply. */
+struct rpc_req {
+    struct rpc_link *link;      /* NULL once the link closed */
+    uint64_t id;
+    int64_t account_id;
+    char session[48];           /* the frontend's session id, for logs */
+    const char *op;             /* operation name, for logs */
+    struct rpc_req *next;       /* in the link's in-flight list */
+    /* A follow-up frame with this request's id (a Chunk, a StreamAck). */
+    void (*on_more)(struct rpc_req *req, const Petrel__Request *msg);
+    /* The frontend went away or sent Cancel: stop, then finish the request
+     * with rpc_done() once no callback of the op can fire any more. */
+    void (*on_cancel)(struct rpc_req *req);
+    void *state;                /* the op's own state, owned by the op */
+    int cancelled;
+};
+
+/* Sends resp for req. With resp->more == 0 this is the final reply: req is
+ * freed and must not be used afterwards. */
+void rpc_reply(struct rpc_req *req, Petrel__Response *resp);
+/* A final reply carrying only a status and a reason. */
+void rpc_fail(struct rpc_req *req, Petrel__Status status, const char *text);
+/* Frees req without a reply (after cancellation). */
+void rpc_done(struct rpc_req *req);
+/* Maps a failed database result to an RPC failure. */
+void rpc_fail_db(struct rpc_req *req, const struct db_result *r);
+
+struct rpc_op {
+    Petrel__Request__OpCase op;
+    const char *name;
+    void (*start)(struct rpc_req *req, const Petrel__Request *msg);
+};
+extern const struct rpc_op rpc_ops[];
+extern const int rpc_ops_count;
+
+int rpc_server_start(const char *listen_spec);
+void rpc_server_stop(void);
+
+/* Statement indexes into db_statements[] (db_statements.c). */
+enum stmt {
+    STMT_LOGIN_LOOKUP,
+    STMT_LIST,
+    STMT_MAILBOX_CREATE,
+    STMT_SELECT,
+    STMT_STATUS,
+    STMT_META,
+    STMT_READ,
+    STMT_APPEND,
+    STMT_BLOB_BEGIN,
+    STMT_BLOB_PUT,
+    STMT_APPEND_BLOB,
+    STMT_STORE,
+    STMT_EXPUNGE,
+};
+
+/* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
+void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);
+
+#endif

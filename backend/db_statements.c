@@ -1,0 +1,20 @@
+/* Every statement the backend runs: each is one call of a SQL function from
+ * backend/migrations, so every RPC costs one round trip. */
+#include "backend.h"
+
+const struct db_statement db_statements[] = {
+    [STMT_LOGIN_LOOKUP] = { "login_lookup", "SELECT account_id, address, password_hash FROM petrel_login_lookup($1)", 1, false },
+    [STMT_LIST] = { "list", "SELECT name, special_use, subscribed, has_children FROM petrel_list($1)", 1, false },
+    [STMT_MAILBOX_CREATE] = { "mailbox_create", "SELECT petrel_mailbox_create($1, $2, $3)", 3, false },
+    [STMT_SELECT] = { "select", "SELECT mailbox_id, uidvalidity, uidnext, highestmodseq, unseen::int8, first_unseen_uid, uids FROM petrel_select($1, $2)", 2, true },
+    [STMT_STATUS] = { "status", "SELECT messages, uidnext, uidvalidity, unseen, highestmodseq, size FROM petrel_status($1, $2)", 2, false },
+    [STMT_META] = { "meta", "SELECT uid, flags, keywords, internaldate, tz_offset, size, header_size, modseq, blob_id FROM petrel_meta($1, $2, $3, $4, $5)", 5, false },
+    [STMT_READ] = { "read", "SELECT petrel_read($1, $2, $3, $4, $5)", 5, true },
+    [STMT_APPEND] = { "append", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append($1, $2, $3, $4, $5, $6, $7, $8)", 8, false },
+    [STMT_BLOB_BEGIN] = { "blob_begin", "SELECT petrel_blob_begin($1)", 1, false },
+    [STMT_BLOB_PUT] = { "blob_put", "SELECT petrel_blob_put($1, $2, $3, $4)", 4, false },
+    [STMT_APPEND_BLOB] = { "append_blob", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append_blob($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, false },
+    [STMT_STORE] = { "store", "SELECT uid, flags, keywords, 0, 0, 0, 0, modseq, 0 FROM petrel_store($1, $2, $3, $4, $5, $6, $7)", 7, false },
+    [STMT_EXPUNGE] = { "expunge", "SELECT uid FROM petrel_expunge($1, $2, $3, $4, $5)", 5, false },
+};
+const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

@@ -1,0 +1,112 @@
+/* petrel-backend: supervisor and workers that own all mail logic. */
+#include "backend.h"
+
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "supervisor.h"
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct backend_settings cfg;
+struct backend *backend;
+
+static struct setting settings[] = {
+    { "workers", SETTING_INT, "0", "worker processes (0: one per CPU)", &cfg.workers, 0, 256 },
+    { "listen", SETTING_STR, "127.0.0.1:7100", "RPC listener for frontends (host:port)", &cfg.listen, 0, 0 },
+    { "pg_url", SETTING_STR, "postgresql:///petrel", "PostgreSQL connection URL", &cfg.pg_url, 0, 0 },
+    { "redis_url", SETTING_STR, "", "Redis URL for change notifications (redis://host:port)", &cfg.redis_url, 0, 0 },
+    { "node", SETTING_STR, "backend", "this node's name in logs and metrics", &cfg.node, 0, 0 },
+    { "log_level", SETTING_STR, "info", "debug, info, warn or error", &cfg.log_level, 0, 0 },
+    { "db_connections", SETTING_INT, "4", "PostgreSQL connections per worker", &cfg.db_connections, 1, 256 },
+    { "rpc_max_frame", SETTING_INT, "4194304", "largest RPC frame accepted (bytes)", &cfg.rpc_max_frame, 65536, 1073741824 },
+    { "rpc_max_inflight", SETTING_INT, "4096", "requests in flight per frontend link", &cfg.rpc_max_inflight, 1, 1000000 },
+    { "max_message_size", SETTING_INT, "104857600", "largest message stored (bytes)", &cfg.max_message_size, 1024, 2147483647 },
+    { "stream_chunk", SETTING_INT, "262144", "bytes per streamed body chunk", &cfg.stream_chunk, 4096, 1048576 },
+    { "shutdown_grace", SETTING_INT, "10", "seconds to finish in-flight work on SIGTERM", &cfg.shutdown_grace, 0, 3600 },
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    log_info("\"worker stopping\"");
+    rpc_server_stop();
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static int worker_main(int index, void *arg)
+{
+    struct backend b = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg };
+    backend = &b;
+    b.db = db_pool_new(b.loop, cfg.pg_url, (int)cfg.db_connections);
+    if (rpc_server_start(cfg.listen) < 0)
+        return 1;
+    ev_signal term, intr;
+    ev_signal_init(&term, on_stop, SIGTERM);
+    ev_signal_init(&intr, on_stop, SIGINT);
+    ev_signal_start(b.loop, &term);
+    ev_signal_start(b.loop, &intr);
+    log_info("\"worker ready\" listen=%s", cfg.listen);
+    ev_run(b.loop, 0);
+    db_pool_free(&b.db);
+    return 0;
+}
+
+/* Applies pending migrations before any worker starts, so workers can rely on
+ * the schema; the advisory lock in migrate_apply makes concurrent starts safe. */
+static int migrate_at_start(void)
+{
+    PGconn *pg = PQconnectdb(cfg.pg_url);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        log_warn("\"cannot reach postgres at start; workers will retry\" error=\"%s\"",
+                 PQerrorMessage(pg));
+        PQfinish(pg);
+        return 0;
+    }
+    char err[512];
+    int rc = migrate_apply(pg, err, sizeof err);
+    PQfinish(pg);
+    if (rc < 0) {
+        log_error("\"schema migration failed\" error=\"%s\"", err);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int help;
+    const char *path = config_path_from_args(argc, argv, &help);
+    if (help) {
+        if (help > 0) {
+            printf("usage: petrel-backend [--config FILE]\nsettings (file key or PETREL_<KEY>):\n");
+            config_print_help(settings, NSETTINGS);
+        }
+        return help > 0 ? 0 : 2;
+    }
+    char err[512];
+    if (config_load(settings, NSETTINGS, path, err, sizeof err) < 0) {
+        fprintf(stderr, "petrel-backend: %s\n", err);
+        return 2;
+    }
+    enum log_level lvl;
+    if (log_parse_level(cfg.log_level, &lvl) < 0) {
+        fprintf(stderr, "petrel-backend: log_level must be debug, info, warn or error\n");
+        return 2;
+    }
+    log_set_level(lvl);
+    log_init("backend", -1);
+    if (migrate_at_start() < 0)
+        return 1;
+    struct supervisor sv = {
+        .role = "backend",
+        .workers = cfg.workers ? (int)cfg.workers : supervisor_default_workers(),
+        .grace_seconds = (int)cfg.shutdown_grace,
+        .worker_main = worker_main,
+    };
+    return supervisor_run(&sv);
+}

@@ -1,0 +1,67 @@
+/* Sends rows of (uid, flags, keywords, internaldate, tz_offset, size,
+ * header_size, modseq, blob_id) as MessageMeta batches. */
+#include "backend.h"
+
+#include "pgarray.h"
+
+#include <stdlib.h>
+
+/* Messages per response frame: about 40 bytes each, far below rpc_max_frame. */
+#define META_BATCH 2000
+
+static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***kw_r)
+{
+    petrel__message_meta__init(m);
+    m->uid = (uint32_t)db_int(res, row, 0);
+    m->flags = (uint32_t)db_int(res, row, 1);
+    size_t nkw;
+    *kw_r = pg_parse_text_array(PQgetvalue(res, row, 2), &nkw);
+    m->keywords = *kw_r;
+    m->n_keywords = nkw;
+    m->internaldate = db_int(res, row, 3);
+    m->tz_offset = (int32_t)db_int(res, row, 4);
+    m->size = (uint64_t)db_int(res, row, 5);
+    m->header_size = (uint64_t)db_int(res, row, 6);
+    m->modseq = (uint64_t)db_int(res, row, 7);
+    m->blob_id = db_int(res, row, 8);
+}
+
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store)
+{
+    int n = PQntuples(res);
+    Petrel__MessageMeta *metas = calloc(META_BATCH, sizeof *metas);
+    Petrel__MessageMeta **ptrs = calloc(META_BATCH, sizeof *ptrs);
+    char ***kws = calloc(META_BATCH, sizeof *kws);
+    int row = 0;
+    do {
+        int k = 0;
+        for (; k < META_BATCH && row < n; k++, row++) {
+            fill(&metas[k], res, row, &kws[k]);
+            ptrs[k] = &metas[k];
+        }
+        Petrel__MetaResp mr = PETREL__META_RESP__INIT;
+        Petrel__StoreResp sr = PETREL__STORE_RESP__INIT;
+        Petrel__Response resp = PETREL__RESPONSE__INIT;
+        if (is_store) {
+            sr.messages = ptrs;
+            sr.n_messages = (size_t)k;
+            resp.result_case = PETREL__RESPONSE__RESULT_STORE;
+            resp.store = &sr;
+        } else {
+            mr.messages = ptrs;
+            mr.n_messages = (size_t)k;
+            resp.result_case = PETREL__RESPONSE__RESULT_META;
+            resp.meta = &mr;
+        }
+        resp.more = row < n;
+        int last = !resp.more;
+        rpc_reply(req, &resp);   /* frees req on the last batch */
+        for (int i = 0; i < k; i++)
+            pg_free_strings(kws[i], metas[i].n_keywords);
+        if (last)
+            break;
+    } while (1);
+    free(metas);
+    free(ptrs);
+    free(kws);
+}

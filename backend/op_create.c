@@ -1,0 +1,24 @@
+/* CREATE: a new mailbox. */
+#include "backend.h"
+
+#include <stdio.h>
+
+static void done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    if (r->status != DB_OK) {
+        rpc_fail_db(req, r);
+        return;
+    }
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    rpc_reply(req, &resp);
+}
+
+void op_create(struct rpc_req *req, const Petrel__Request *msg)
+{
+    char acct[24];
+    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
+    const char *su = msg->create->special_use;
+    struct db_param p[] = { { acct }, { msg->create->name }, { su && *su ? su : NULL } };
+    db_query(backend->db, STMT_MAILBOX_CREATE, p, 3, done, req);
+}

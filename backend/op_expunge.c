@@ -1,0 +1,41 @@
+/* EXPUNGE: removes messages (only \Deleted ones for IMAP), leaving tombstones. */
+#include "backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    if (r->status != DB_OK) {
+        rpc_fail_db(req, r);
+        return;
+    }
+    int n = PQntuples(r->res);
+    Petrel__ExpungeResp er = PETREL__EXPUNGE_RESP__INIT;
+    er.uids = malloc((size_t)n * sizeof *er.uids + 1);
+    er.n_uids = (size_t)n;
+    for (int i = 0; i < n; i++)
+        er.uids[i] = (uint32_t)db_int(r->res, i, 0);
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_EXPUNGE;
+    resp.expunge = &er;
+    rpc_reply(req, &resp);
+    free(er.uids);
+}
+
+void op_expunge(struct rpc_req *req, const Petrel__Request *msg)
+{
+    const Petrel__ExpungeReq *e = msg->expunge;
+    char acct[24], mbox[24];
+    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
+    snprintf(mbox, sizeof mbox, "%lld", (long long)e->mailbox_id);
+    char *lo = NULL, *hi = NULL;
+    int all = !e->uids || e->uids->n_bounds == 0;
+    if (!all)
+        uid_ranges_to_arrays(e->uids, &lo, &hi);
+    struct db_param p[] = { { acct }, { mbox }, { lo }, { hi }, { e->require_deleted ? "t" : "f" } };
+    db_query(backend->db, STMT_EXPUNGE, p, 5, done, req);
+    free(lo);
+    free(hi);
+}

@@ -1,0 +1,37 @@
+/* STORE: changes flags and keywords, returning every matched message's new
+ * state so the frontend can answer with FETCH responses. */
+#include "backend.h"
+
+#include "pgarray.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store);
+
+static void done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    if (r->status != DB_OK)
+        rpc_fail_db(req, r);
+    else
+        reply_meta_rows(req, r->res, 1);
+}
+
+void op_store(struct rpc_req *req, const Petrel__Request *msg)
+{
+    const Petrel__StoreReq *s = msg->store;
+    char acct[24], mbox[24], mode[8], flags[16];
+    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
+    snprintf(mbox, sizeof mbox, "%lld", (long long)s->mailbox_id);
+    snprintf(mode, sizeof mode, "%d", (int)s->mode);
+    snprintf(flags, sizeof flags, "%u", s->flags);
+    char *lo, *hi;
+    uid_ranges_to_arrays(s->uids, &lo, &hi);
+    char *kw = pg_text_array(s->keywords, s->n_keywords);
+    struct db_param p[] = { { acct }, { mbox }, { lo }, { hi }, { mode }, { flags }, { kw } };
+    db_query(backend->db, STMT_STORE, p, 7, done, req);
+    free(lo);
+    free(hi);
+    free(kw);
+}

@@ -1,0 +1,29 @@
+/* Settings: one table per binary, each entry a name, a default, a help line
+ * and where the value goes. Values come from the defaults, then the config file
+ * (`key = value`, `#` comments), then the environment (PETREL_<KEY>, upper
+ * case), so a Kubernetes ConfigMap or Secret can set any of them. */
+#ifndef PETREL_CONFIG_H
+#define PETREL_CONFIG_H
+
+#include <stddef.h>
+
+enum setting_type { SETTING_STR, SETTING_INT };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    const char *default_value;
+    const char *help;
+    void *value;            /* char ** (owned, strdup'd) or long * */
+    long min, max;          /* bounds for SETTING_INT */
+};
+
+/* Applies defaults, then path (may be NULL), then the environment. On error
+ * writes one line to err and returns -1. */
+int config_load(struct setting *table, size_t n, const char *path, char *err, size_t errlen);
+/* Prints every setting with its default and help (for --help and the README). */
+void config_print_help(const struct setting *table, size_t n);
+/* Parses argv for --config FILE / -c FILE and --help; returns the path or NULL. */
+const char *config_path_from_args(int argc, char **argv, int *want_help_r);
+
+#endif

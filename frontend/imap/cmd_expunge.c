@@ -1,0 +1,74 @@
+/* EXPUNGE, and CLOSE, which expunges silently and then deselects. */
+#include "imap/imap_session.h"
+
+#include <string.h>
+
+static void expunge_done(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    bool close = strcmp(is->def->name, "CLOSE") == 0;
+    if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_EXPUNGE) {
+        imap_done_rpc(is, resp);
+        return;
+    }
+    for (size_t i = 0; i < resp->expunge->n_uids; i++)
+        imap_sel_expunge(is, resp->expunge->uids[i], close);
+    if (close) {
+        imap_sel_clear(&is->sel);
+        is->state = IMAP_AUTH;
+        imap_done(is, "OK", "Close completed.");
+    } else {
+        imap_done(is, "OK", "Expunge completed.");
+    }
+}
+
+static void start_expunge(struct imap_session *is)
+{
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__ExpungeReq er = PETREL__EXPUNGE_REQ__INIT;
+    er.mailbox_id = is->sel.mailbox_id;
+    er.require_deleted = true;
+    req.op_case = PETREL__REQUEST__OP_EXPUNGE;
+    req.expunge = &er;
+    session_request(&is->s, &req);
+    rpc_call(&req, 0, expunge_done, is, &is->s.calls);
+}
+
+void cmd_expunge(struct imap_session *is, const struct imap_command *cmd)
+{
+    if (cmd->arg_count) {
+        imap_done(is, "BAD", "EXPUNGE takes no arguments.");
+        return;
+    }
+    if (is->sel.read_only) {
+        imap_done(is, "NO", "[READ-ONLY] Mailbox is read-only.");
+        return;
+    }
+    start_expunge(is);
+}
+
+void cmd_close(struct imap_session *is, const struct imap_command *cmd)
+{
+    if (cmd->arg_count) {
+        imap_done(is, "BAD", "CLOSE takes no arguments.");
+        return;
+    }
+    if (!is->sel.read_only) {
+        start_expunge(is);
+        return;
+    }
+    imap_sel_clear(&is->sel);
+    is->state = IMAP_AUTH;
+    imap_done(is, "OK", "Close completed.");
+}
+
+void cmd_unselect(struct imap_session *is, const struct imap_command *cmd)
+{
+    if (cmd->arg_count) {
+        imap_done(is, "BAD", "UNSELECT takes no arguments.");
+        return;
+    }
+    imap_sel_clear(&is->sel);
+    is->state = IMAP_AUTH;
+    imap_done(is, "OK", "Unselect completed.");
+}

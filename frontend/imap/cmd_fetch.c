@@ -1,0 +1,401 @@
+/* FETCH and UID FETCH (RFC 9051 6.4.5): metadata comes from one MetaReq in
+ * batches; each body section streams from the backend as the client reads,
+ * so a 50 MB message never sits whole in this process. */
+#include "imap/imap_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Items in one FETCH; a list longer than this is not a real client's. */
+#define MAX_FETCH_ITEMS 64
+
+enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY };
+enum section { SEC_ALL, SEC_HEADER, SEC_TEXT };
+
+struct fetch_item {
+    enum item_kind kind;
+    enum section section;
+    bool peek;
+    bool partial;
+    uint64_t p_off, p_len;
+    char label[40];            /* how the response names it, e.g. "BODY[HEADER]" */
+};
+
+struct msg {
+    uint32_t uid, flags;
+    char **keywords;
+    size_t nkw;
+    int64_t internaldate;
+    int32_t tz;
+    uint64_t size, header_size;
+};
+
+struct fetch_state {
+    struct fetch_item items[MAX_FETCH_ITEMS + 2];
+    int nitems;
+    bool set_seen;
+    struct msg *msgs;
+    size_t nmsgs, cap;
+    bool meta_done;
+    size_t cur;                /* message being written */
+    int item;                  /* next item of it; -1: line not begun */
+    struct rpc_call *stream;   /* body stream in flight */
+    uint64_t stream_left;      /* bytes the literal still owes */
+    bool ack_pending;          /* ack once the client has read enough */
+    bool failed;
+};
+
+static void fetch_state_free(void *p)
+{
+    struct fetch_state *st = p;
+    for (size_t i = 0; i < st->nmsgs; i++)
+        imap_free_keywords(st->msgs[i].keywords, st->msgs[i].nkw);
+    free(st->msgs);
+    free(st);
+}
+
+/* ---- parsing the item list ---- */
+
+static int parse_partial(const char *p, const char *end, struct fetch_item *it)
+{
+    if (p == end)
+        return 0;
+    unsigned long long off, len;
+    int used = 0;
+    if (*p != '<' || end[-1] != '>' || sscanf(p, "<%llu.%llu>%n", &off, &len, &used) != 2 ||
+        p + used != end || len == 0)
+        return -1;
+    it->partial = true;
+    it->p_off = off;
+    it->p_len = len;
+    return 0;
+}
+
+static int parse_body_item(const char *s, size_t n, struct fetch_item *it)
+{
+    const char *end = s + n;
+    size_t pre;
+    if (n > 5 && strncasecmp(s, "BODY[", 5) == 0)
+        pre = 5;
+    else if (n > 10 && strncasecmp(s, "BODY.PEEK[", 10) == 0) {
+        pre = 10;
+        it->peek = true;
+    } else
+        return -1;
+    const char *sec = s + pre, *close = memchr(sec, ']', (size_t)(end - sec));
+    if (!close)
+        return -1;
+    size_t sl = (size_t)(close - sec);
+    if (sl == 0)
+        it->section = SEC_ALL;
+    else if (sl == 6 && strncasecmp(sec, "HEADER", 6) == 0)
+        it->section = SEC_HEADER;
+    else if (sl == 4 && strncasecmp(sec, "TEXT", 4) == 0)
+        it->section = SEC_TEXT;
+    else
+        return -1;
+    it->kind = I_BODY;
+    if (parse_partial(close + 1, end, it) < 0)
+        return -1;
+    snprintf(it->label, sizeof it->label, "BODY[%.*s]", (int)sl, sec);
+    for (char *c = it->label; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    if (it->partial)
+        snprintf(it->label + strlen(it->label), sizeof it->label - strlen(it->label), "<%llu>",
+                 (unsigned long long)it->p_off);
+    return 0;
+}
+
+static int add_simple(struct fetch_state *st, const char *s, size_t n)
+{
+    static const struct { const char *name; enum item_kind kind; enum section sec; bool peek; } simple[] = {
+        { "UID", I_UID, 0, 0 }, { "FLAGS", I_FLAGS, 0, 0 }, { "RFC822.SIZE", I_SIZE, 0, 0 },
+        { "INTERNALDATE", I_INTERNALDATE, 0, 0 }, { "RFC822", I_BODY, SEC_ALL, false },
+        { "RFC822.HEADER", I_BODY, SEC_HEADER, true }, { "RFC822.TEXT", I_BODY, SEC_TEXT, false },
+    };
+    if (st->nitems >= MAX_FETCH_ITEMS)
+        return -1;
+    struct fetch_item *it = &st->items[st->nitems];
+    memset(it, 0, sizeof *it);
+    if (n == 4 && strncasecmp(s, "FAST", 4) == 0) {
+        return add_simple(st, "FLAGS", 5) | add_simple(st, "INTERNALDATE", 12) |
+               add_simple(st, "RFC822.SIZE", 11);
+    }
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
+        if (strlen(simple[i].name) == n && strncasecmp(simple[i].name, s, n) == 0) {
+            it->kind = simple[i].kind;
+            it->section = simple[i].sec;
+            it->peek = simple[i].peek;
+            snprintf(it->label, sizeof it->label, "%s", simple[i].name);
+            st->nitems++;
+            return 0;
+        }
+    if (parse_body_item(s, n, it) < 0)
+        return -1;
+    st->nitems++;
+    return 0;
+}
+
+static int parse_items(struct fetch_state *st, const struct imap_arg *arg)
+{
+    const struct imap_arg *list = arg;
+    size_t n = 1;
+    if (arg->type == IMAP_ARG_LIST) {
+        list = arg->list;
+        n = arg->count;
+        if (n == 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (list[i].type != IMAP_ARG_ATOM || add_simple(st, list[i].data, list[i].len) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- writing responses ---- */
+
+static void write_internaldate(struct buf *out, int64_t t, int32_t tz)
+{
+    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t local = (time_t)(t + (int64_t)tz * 60);
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    int a = tz < 0 ? -tz : tz;
+    buf_printf(out, "\"%02d-%s-%04d %02d:%02d:%02d %c%02d%02d\"", tm.tm_mday, months[tm.tm_mon],
+               tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, tz < 0 ? '-' : '+', a / 60, a % 60);
+}
+
+static void body_range(const struct fetch_item *it, const struct msg *m, uint64_t *off, uint64_t *len)
+{
+    uint64_t start = 0, size = m->size;
+    if (it->section == SEC_HEADER)
+        size = m->header_size;
+    else if (it->section == SEC_TEXT) {
+        start = m->header_size;
+        size = m->size - m->header_size;
+    }
+    if (it->partial) {
+        uint64_t o = it->p_off < size ? it->p_off : size;
+        start += o;
+        size = size - o < it->p_len ? size - o : it->p_len;
+    }
+    *off = start;
+    *len = size;
+}
+
+static void pump(struct imap_session *is);
+
+static void send_ack(struct imap_session *is)
+{
+    struct fetch_state *st = is->cmd_state;
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__StreamAck ack = PETREL__STREAM_ACK__INIT;
+    req.op_case = PETREL__REQUEST__OP_ACK;
+    req.ack = &ack;
+    st->ack_pending = false;
+    rpc_follow(st->stream, &req);
+}
+
+static void on_drain(struct imap_session *is)
+{
+    struct fetch_state *st = is->cmd_state;
+    if (st && st->ack_pending && st->stream)
+        send_ack(is);
+}
+
+static void body_cb(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    struct fetch_state *st = is->cmd_state;
+    if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_CHUNK ||
+        resp->chunk->data.len > st->stream_left) {
+        /* The literal's length is already promised: the only honest way out
+         * is to end the connection. */
+        st->stream = NULL;
+        conn_puts(&is->s.conn, "\r\n* BYE Message vanished while being fetched.\r\n");
+        session_end(&is->s, "fetch stream failed");
+        return;
+    }
+    conn_write(&is->s.conn, resp->chunk->data.data, resp->chunk->data.len);
+    st->stream_left -= resp->chunk->data.len;
+    if (!resp->more) {
+        st->stream = NULL;
+        if (st->stream_left) {
+            conn_puts(&is->s.conn, "\r\n* BYE Message changed while being fetched.\r\n");
+            session_end(&is->s, "fetch stream short");
+            return;
+        }
+        pump(is);
+        return;
+    }
+    if (buf_len(&is->s.conn.out) < is->s.conn.low_water)
+        send_ack(is);
+    else
+        st->ack_pending = true;
+}
+
+/* Writes the current message's items until one needs a body stream.
+ * Returns true when the message is complete. */
+static bool write_items(struct imap_session *is, struct fetch_state *st)
+{
+    struct buf *out = imap_out(is);
+    const struct msg *m = &st->msgs[st->cur];
+    if (st->item < 0) {
+        buf_printf(out, "* %u FETCH (", imap_seq_of_uid(&is->sel, m->uid));
+        st->item = 0;
+    }
+    for (; st->item < st->nitems; st->item++) {
+        const struct fetch_item *it = &st->items[st->item];
+        if (st->item > 0)
+            buf_puts(out, " ");
+        switch (it->kind) {
+        case I_UID:
+            buf_printf(out, "UID %u", m->uid);
+            break;
+        case I_FLAGS:
+            buf_puts(out, "FLAGS ");
+            imap_write_flags(out, m->flags, m->keywords, m->nkw);
+            break;
+        case I_SIZE:
+            buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+            break;
+        case I_INTERNALDATE:
+            buf_puts(out, "INTERNALDATE ");
+            write_internaldate(out, m->internaldate, m->tz);
+            break;
+        case I_BODY: {
+            uint64_t off, len;
+            body_range(it, m, &off, &len);
+            buf_printf(out, "%s {%llu}\r\n", it->label, (unsigned long long)len);
+            if (len == 0)
+                break;
+            Petrel__Request req = PETREL__REQUEST__INIT;
+            Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
+            br.mailbox_id = is->sel.mailbox_id;
+            br.uid = m->uid;
+            br.offset = off;
+            br.length = len;
+            req.op_case = PETREL__REQUEST__OP_BODY;
+            req.body = &br;
+            session_request(&is->s, &req);
+            st->stream_left = len;
+            st->item++;
+            imap_flush(is);
+            st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+            return false;
+        }
+        }
+    }
+    buf_puts(out, ")\r\n");
+    return true;
+}
+
+static void pump(struct imap_session *is)
+{
+    struct fetch_state *st = is->cmd_state;
+    while (!st->stream && st->cur < st->nmsgs) {
+        if (st->item < 0 && !imap_seq_of_uid(&is->sel, st->msgs[st->cur].uid)) {
+            st->cur++;   /* expunged from this session's view meanwhile */
+            continue;
+        }
+        if (!write_items(is, st))
+            return;
+        st->cur++;
+        st->item = -1;
+    }
+    imap_flush(is);
+    if (!st->stream && st->meta_done && st->cur == st->nmsgs)
+        imap_done(is, "OK", "Fetch completed.");
+}
+
+static void meta_cb(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    struct fetch_state *st = is->cmd_state;
+    if (resp->status != PETREL__STATUS__OK) {
+        if (st->stream) {
+            rpc_cancel(st->stream);
+            st->stream = NULL;
+        }
+        imap_done_rpc(is, resp);
+        return;
+    }
+    if (resp->result_case == PETREL__RESPONSE__RESULT_META) {
+        const Petrel__MetaResp *mr = resp->meta;
+        if (st->nmsgs + mr->n_messages > st->cap) {
+            st->cap = (st->nmsgs + mr->n_messages) * 2;
+            st->msgs = realloc(st->msgs, st->cap * sizeof *st->msgs);
+        }
+        for (size_t i = 0; i < mr->n_messages; i++) {
+            const Petrel__MessageMeta *x = mr->messages[i];
+            struct msg *m = &st->msgs[st->nmsgs++];
+            m->uid = x->uid;
+            m->flags = x->flags;
+            m->nkw = x->n_keywords;
+            m->keywords = x->n_keywords ? malloc(x->n_keywords * sizeof *m->keywords) : NULL;
+            for (size_t k = 0; k < x->n_keywords; k++)
+                m->keywords[k] = strdup(x->keywords[k]);
+            m->internaldate = x->internaldate;
+            m->tz = x->tz_offset;
+            m->size = x->size;
+            m->header_size = x->header_size > x->size ? x->size : x->header_size;
+        }
+    }
+    st->meta_done = !resp->more;
+    pump(is);
+}
+
+void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
+{
+    if (cmd->arg_count != 2 || cmd->args[0].type != IMAP_ARG_ATOM) {
+        imap_done(is, "BAD", "FETCH expects a message set and items.");
+        return;
+    }
+    struct fetch_state *st = calloc(1, sizeof *st);
+    st->item = -1;
+    is->cmd_state = st;
+    is->cmd_free = fetch_state_free;
+    is->cmd_drain = on_drain;
+    if (parse_items(st, &cmd->args[1]) < 0) {
+        imap_done(is, "BAD", "Error in IMAP command FETCH: invalid or unsupported fetch item.");
+        return;
+    }
+    /* UID FETCH always reports the UID (RFC 9051 6.4.9). */
+    bool has_uid = false;
+    for (int i = 0; i < st->nitems; i++) {
+        has_uid |= st->items[i].kind == I_UID;
+        st->set_seen |= st->items[i].kind == I_BODY && !st->items[i].peek;
+    }
+    if (is->uid_cmd && !has_uid) {
+        memmove(&st->items[1], &st->items[0], (size_t)st->nitems * sizeof st->items[0]);
+        memset(&st->items[0], 0, sizeof st->items[0]);
+        st->items[0].kind = I_UID;
+        st->nitems++;
+    }
+    if (is->sel.read_only)
+        st->set_seen = false;
+    Petrel__UidRanges ranges;
+    const char *err;
+    if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &ranges, &err) < 0) {
+        imap_done(is, "BAD", "Error in IMAP command FETCH: %s.", err);
+        return;
+    }
+    if (ranges.n_bounds == 0) {
+        imap_done(is, "OK", "Fetch completed.");
+        return;
+    }
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__MetaReq mr = PETREL__META_REQ__INIT;
+    mr.mailbox_id = is->sel.mailbox_id;
+    mr.uids = &ranges;
+    mr.set_seen = st->set_seen;
+    req.op_case = PETREL__REQUEST__OP_META;
+    req.meta = &mr;
+    session_request(&is->s, &req);
+    rpc_call(&req, st->set_seen ? 0 : RPC_RETRYABLE, meta_cb, is, &is->s.calls);
+    imap_ranges_free(&ranges);
+}

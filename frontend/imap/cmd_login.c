@@ -1,0 +1,51 @@
+/* LOGIN (RFC 9051 6.2.3): the password is checked by a backend. */
+#include "imap/imap_session.h"
+
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void login_done(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    if (resp->status == PETREL__STATUS__NO) {
+        imap_done(is, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+        return;
+    }
+    if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_LOGIN) {
+        imap_done(is, "NO", "[UNAVAILABLE] Temporary authentication failure, try again later.");
+        return;
+    }
+    is->s.account_id = resp->login->account_id;
+    is->s.user = strdup(resp->login->address);
+    is->state = IMAP_AUTH;
+    session_set_idle_timeout(&is->s, (double)frontend->cfg->imap_autologout);
+    log_info("\"login\" session=%s user=%s", is->s.id, is->s.user);
+    imap_done(is, "OK", "[CAPABILITY %s] Logged in.", imap_capabilities(is));
+}
+
+void cmd_login(struct imap_session *is, const struct imap_command *cmd)
+{
+    char *user = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[0]) : NULL;
+    char *pass = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[1]) : NULL;
+    if (!user || !pass) {
+        free(user);
+        free(pass);
+        imap_done(is, "BAD", "LOGIN expects a user name and a password.");
+        return;
+    }
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__LoginReq lr = PETREL__LOGIN_REQ__INIT;
+    lr.username = user;
+    lr.password = pass;
+    lr.client_ip = is->s.client_ip;
+    lr.protocol = "imap";
+    req.op_case = PETREL__REQUEST__OP_LOGIN;
+    req.login = &lr;
+    session_request(&is->s, &req);
+    rpc_call(&req, RPC_RETRYABLE, login_done, is, &is->s.calls);
+    explicit_bzero(pass, strlen(pass));
+    free(user);
+    free(pass);
+}

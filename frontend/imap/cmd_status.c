@@ -1,0 +1,88 @@
+/* STATUS (RFC 9051 6.3.11). */
+#include "imap/imap_session.h"
+
+#include "imap/imap_write.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16, ST_SIZE = 32 };
+
+struct status_state {
+    char *name;
+    unsigned items;
+};
+
+static void status_state_free(void *p)
+{
+    struct status_state *st = p;
+    free(st->name);
+    free(st);
+}
+
+static void status_done(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    struct status_state *st = is->cmd_state;
+    if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_STATUS_RESP) {
+        imap_done_rpc(is, resp);
+        return;
+    }
+    const Petrel__StatusResp *r = resp->status_resp;
+    struct buf *out = imap_out(is);
+    buf_puts(out, "* STATUS ");
+    imap_write_astring(out, st->name, strlen(st->name), 1024);
+    buf_puts(out, " (");
+    const char *sp = "";
+    if (st->items & ST_MESSAGES) { buf_printf(out, "%sMESSAGES %u", sp, r->messages); sp = " "; }
+    if (st->items & ST_RECENT) { buf_printf(out, "%sRECENT 0", sp); sp = " "; }
+    if (st->items & ST_UIDNEXT) { buf_printf(out, "%sUIDNEXT %u", sp, r->uidnext); sp = " "; }
+    if (st->items & ST_UIDVALIDITY) { buf_printf(out, "%sUIDVALIDITY %u", sp, r->uidvalidity); sp = " "; }
+    if (st->items & ST_UNSEEN) { buf_printf(out, "%sUNSEEN %u", sp, r->unseen); sp = " "; }
+    if (st->items & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); }
+    buf_puts(out, ")\r\n");
+    imap_done(is, "OK", "Status completed.");
+}
+
+static const struct { const char *name; unsigned bit; } items[] = {
+    { "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
+    { "UNSEEN", ST_UNSEEN }, { "RECENT", ST_RECENT }, { "SIZE", ST_SIZE },
+};
+
+void cmd_status(struct imap_session *is, const struct imap_command *cmd)
+{
+    char *name = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[0]) : NULL;
+    if (!name || cmd->args[1].type != IMAP_ARG_LIST || cmd->args[1].count == 0) {
+        free(name);
+        imap_done(is, "BAD", "STATUS expects a mailbox and a list of items.");
+        return;
+    }
+    unsigned want = 0;
+    for (size_t i = 0; i < cmd->args[1].count; i++) {
+        unsigned bit = 0;
+        for (size_t k = 0; k < sizeof items / sizeof items[0]; k++)
+            if (imap_arg_atom_is(&cmd->args[1].list[i], items[k].name))
+                bit = items[k].bit;
+        if (!bit) {
+            free(name);
+            imap_done(is, "BAD", "Unknown STATUS item.");
+            return;
+        }
+        want |= bit;
+    }
+    if (strcasecmp(name, "INBOX") == 0)
+        memcpy(name, "INBOX", 5);
+    struct status_state *st = calloc(1, sizeof *st);
+    st->name = name;
+    st->items = want;
+    is->cmd_state = st;
+    is->cmd_free = status_state_free;
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__StatusReq sr = PETREL__STATUS_REQ__INIT;
+    sr.mailbox = name;
+    req.op_case = PETREL__REQUEST__OP_STATUS;
+    req.status = &sr;
+    session_request(&is->s, &req);
+    rpc_call(&req, RPC_RETRYABLE, status_done, is, &is->s.calls);
+}

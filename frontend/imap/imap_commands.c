@@ -1,0 +1,40 @@
+/* The IMAP command table: one row per command, with the states it is allowed
+ * in and whether it has a UID form. A new command is one file and one row. */
+#include "imap/imap_session.h"
+
+#include <strings.h>
+
+#define CMD(name) void cmd_##name(struct imap_session *, const struct imap_command *);
+CMD(capability) CMD(noop) CMD(logout) CMD(login) CMD(select) CMD(examine) CMD(close)
+CMD(unselect) CMD(list) CMD(create) CMD(status) CMD(append) CMD(fetch) CMD(store)
+CMD(expunge)
+#undef CMD
+
+#define ANY (CMD_NOTAUTH | CMD_AUTH)
+
+static const struct imap_cmd_def commands[] = {
+    { "CAPABILITY", ANY, cmd_capability },
+    { "NOOP", ANY, cmd_noop },
+    { "LOGOUT", ANY, cmd_logout },
+    { "LOGIN", CMD_NOTAUTH, cmd_login },
+    { "SELECT", CMD_AUTH, cmd_select },
+    { "EXAMINE", CMD_AUTH, cmd_examine },
+    { "LIST", CMD_AUTH, cmd_list },
+    { "CREATE", CMD_AUTH, cmd_create },
+    { "STATUS", CMD_AUTH, cmd_status },
+    { "APPEND", CMD_AUTH, cmd_append },
+    { "CHECK", CMD_SELECTED, cmd_noop },
+    { "CLOSE", CMD_SELECTED, cmd_close },
+    { "UNSELECT", CMD_SELECTED, cmd_unselect },
+    { "EXPUNGE", CMD_SELECTED, cmd_expunge },
+    { "FETCH", CMD_SELECTED | CMD_UID, cmd_fetch },
+    { "STORE", CMD_SELECTED | CMD_UID, cmd_store },
+};
+
+const struct imap_cmd_def *imap_find_command(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strlen(commands[i].name) == len && strncasecmp(commands[i].name, name, len) == 0)
+            return &commands[i];
+    return 0;
+}

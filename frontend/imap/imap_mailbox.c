@@ -1,0 +1,282 @@
+/* The selected mailbox as a session sees it: the sequence map, message sets,
+ * flags, and resynchronisation with the backend. */
+#include "imap/imap_session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Ranges written in one message set; far more than any client sends. */
+#define MAX_SET_RANGES 100000
+
+static const struct { uint32_t bit; const char *name; } system_flags[] = {
+    { PETREL__FLAG__ANSWERED, "\\Answered" },
+    { PETREL__FLAG__FLAGGED, "\\Flagged" },
+    { PETREL__FLAG__DELETED, "\\Deleted" },
+    { PETREL__FLAG__SEEN, "\\Seen" },
+    { PETREL__FLAG__DRAFT, "\\Draft" },
+};
+
+uint32_t imap_seq_of_uid(const struct imap_selected *sel, uint32_t uid)
+{
+    uint32_t lo = 0, hi = sel->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (sel->uids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < sel->count && sel->uids[lo] == uid ? lo + 1 : 0;
+}
+
+void imap_sel_clear(struct imap_selected *sel)
+{
+    free(sel->uids);
+    free(sel->name);
+    memset(sel, 0, sizeof *sel);
+}
+
+void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n)
+{
+    if (n > sel->cap || n < sel->cap / 4) {
+        free(sel->uids);
+        sel->cap = (uint32_t)(n ? n : 1);
+        sel->uids = malloc(sel->cap * sizeof *sel->uids);
+    }
+    memcpy(sel->uids, uids, n * sizeof *uids);
+    sel->count = (uint32_t)n;
+}
+
+void imap_sel_append(struct imap_selected *sel, uint32_t uid)
+{
+    if (sel->count == sel->cap) {
+        sel->cap = sel->cap ? sel->cap * 2 : 16;
+        sel->uids = realloc(sel->uids, sel->cap * sizeof *sel->uids);
+    }
+    sel->uids[sel->count++] = uid;
+}
+
+void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent)
+{
+    struct imap_selected *sel = &is->sel;
+    uint32_t seq = imap_seq_of_uid(sel, uid);
+    if (!seq)
+        return;
+    memmove(&sel->uids[seq - 1], &sel->uids[seq], (sel->count - seq) * sizeof *sel->uids);
+    sel->count--;
+    if (!silent)
+        imap_untagged(is, "%u EXPUNGE", seq);
+}
+
+void imap_ranges_free(Petrel__UidRanges *r)
+{
+    free(r->bounds);
+    r->bounds = NULL;
+    r->n_bounds = 0;
+}
+
+static void add_range(Petrel__UidRanges *out, size_t *cap, uint32_t lo, uint32_t hi)
+{
+    size_t n = out->n_bounds;
+    if (n >= 2 && out->bounds[n - 1] + 1 == lo) {
+        out->bounds[n - 1] = hi;
+        return;
+    }
+    if (n + 2 > *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        out->bounds = realloc(out->bounds, *cap * sizeof *out->bounds);
+    }
+    out->bounds[n] = lo;
+    out->bounds[n + 1] = hi;
+    out->n_bounds = n + 2;
+}
+
+int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool uid,
+                     Petrel__UidRanges *out, const char **error_r)
+{
+    struct imap_selected *sel = &is->sel;
+    uint32_t max = uid ? (sel->count ? sel->uids[sel->count - 1] : 0) : sel->count;
+    struct imap_seqset set;
+    petrel__uid_ranges__init(out);
+    if (imap_seqset_parse(text, len, uid ? IMAP_SEQSET_UID : IMAP_SEQSET_SEQ, max, MAX_SET_RANGES,
+                          &set, error_r) < 0)
+        return -1;
+    if (set.searchres) {
+        imap_seqset_free(&set);
+        *error_r = "Search results ($) are not supported";
+        return -1;
+    }
+    size_t cap = 0;
+    for (size_t i = 0; i < set.count; i++) {
+        uint32_t lo = set.ranges[i].lo, hi = set.ranges[i].hi;
+        if (!uid) {   /* sequence numbers map to the UIDs at those positions */
+            for (uint32_t s = lo; s <= hi && s <= sel->count; s++)
+                add_range(out, &cap, sel->uids[s - 1], sel->uids[s - 1]);
+            continue;
+        }
+        /* UIDs: keep only those in the map, as runs of present UIDs. */
+        uint32_t seq = 0;
+        uint32_t a = 0, b = sel->count;
+        while (a < b) {   /* first index with uid >= lo */
+            uint32_t m = a + (b - a) / 2;
+            if (sel->uids[m] < lo)
+                a = m + 1;
+            else
+                b = m;
+        }
+        for (seq = a; seq < sel->count && sel->uids[seq] <= hi; seq++)
+            add_range(out, &cap, sel->uids[seq], sel->uids[seq]);
+    }
+    imap_seqset_free(&set);
+    return 0;
+}
+
+void imap_free_keywords(char **kw, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(kw[i]);
+    free(kw);
+}
+
+/* A flag-keyword is an atom; system flags start with a backslash. */
+static int one_flag(const struct imap_arg *a, uint32_t *flags, char ***kw, size_t *nkw)
+{
+    if (a->type != IMAP_ARG_ATOM || a->len == 0)
+        return -1;
+    for (size_t i = 0; i < sizeof system_flags / sizeof system_flags[0]; i++)
+        if (strlen(system_flags[i].name) == a->len &&
+            strncasecmp(system_flags[i].name, a->data, a->len) == 0) {
+            *flags |= system_flags[i].bit;
+            return 0;
+        }
+    if (a->data[0] == '\\')
+        return a->len == 6 && strncasecmp(a->data, "\\Recent", 7) == 0 ? 0 : -1;
+    for (size_t i = 0; i < a->len; i++)
+        if (strchr("(){%*\"\\]", a->data[i]) || (unsigned char)a->data[i] <= ' ' ||
+            (unsigned char)a->data[i] >= 0x7f)
+            return -1;
+    *kw = realloc(*kw, (*nkw + 1) * sizeof **kw);
+    (*kw)[(*nkw)++] = strndup(a->data, a->len);
+    return 0;
+}
+
+int imap_parse_flags(const struct imap_arg *arg, uint32_t *flags_r, char ***keywords_r, size_t *nkw_r)
+{
+    *flags_r = 0;
+    *keywords_r = NULL;
+    *nkw_r = 0;
+    const struct imap_arg *items = arg;
+    size_t n = 1;
+    if (arg->type == IMAP_ARG_LIST) {
+        items = arg->list;
+        n = arg->count;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (one_flag(&items[i], flags_r, keywords_r, nkw_r) < 0) {
+            imap_free_keywords(*keywords_r, *nkw_r);
+            *keywords_r = NULL;
+            *nkw_r = 0;
+            return -1;
+        }
+    return 0;
+}
+
+void imap_write_flags(struct buf *out, uint32_t flags, char *const *keywords, size_t nkw)
+{
+    buf_puts(out, "(");
+    bool first = true;
+    for (size_t i = 0; i < sizeof system_flags / sizeof system_flags[0]; i++)
+        if (flags & system_flags[i].bit) {
+            buf_printf(out, "%s%s", first ? "" : " ", system_flags[i].name);
+            first = false;
+        }
+    for (size_t i = 0; i < nkw; i++) {
+        buf_printf(out, "%s%s", first ? "" : " ", keywords[i]);
+        first = false;
+    }
+    buf_puts(out, ")");
+}
+
+char *imap_arg_strdup(const struct imap_arg *arg)
+{
+    const char *p;
+    size_t len;
+    if (!imap_arg_astring(arg, &p, &len) || memchr(p, '\0', len))
+        return NULL;
+    return strndup(p, len);
+}
+
+/* ---- resynchronisation ---- */
+
+struct sync_state {
+    void (*done)(struct imap_session *is);
+};
+
+/* Reports what changed between the session's map and the backend's: every
+ * UID gone is expunged (in ascending order, so each sequence number is the
+ * current one), then new UIDs raise EXISTS. */
+static void apply_uids(struct imap_session *is, const uint32_t *uids, size_t n)
+{
+    struct imap_selected *sel = &is->sel;
+    size_t j = 0;
+    uint32_t old_max = sel->count ? sel->uids[sel->count - 1] : 0;
+    uint32_t *gone = malloc((sel->count + 1) * sizeof *gone);
+    size_t ngone = 0;
+    for (uint32_t i = 0; i < sel->count; i++) {
+        while (j < n && uids[j] < sel->uids[i])
+            j++;
+        if (j >= n || uids[j] != sel->uids[i])
+            gone[ngone++] = sel->uids[i];
+    }
+    for (size_t k = 0; k < ngone; k++)
+        imap_sel_expunge(is, gone[k], false);
+    free(gone);
+    bool grew = false;
+    for (size_t k = 0; k < n; k++)
+        if (uids[k] > old_max) {
+            imap_sel_append(sel, uids[k]);
+            grew = true;
+        }
+    if (grew)
+        imap_untagged(is, "%u EXISTS", sel->count);
+}
+
+static void sync_done(const Petrel__Response *resp, void *ctx)
+{
+    struct imap_session *is = ctx;
+    struct sync_state *st = is->cmd_state;
+    void (*done)(struct imap_session *) = st->done;
+    if (resp->status == PETREL__STATUS__OK && resp->result_case == PETREL__RESPONSE__RESULT_SELECT) {
+        const Petrel__SelectResp *sr = resp->select;
+        if (sr->uidvalidity != is->sel.uidvalidity) {
+            /* The mailbox was deleted and recreated under us. */
+            conn_puts(&is->s.conn, "* BYE Mailbox was deleted or renamed.\r\n");
+            session_end(&is->s, "mailbox vanished");
+            return;
+        }
+        apply_uids(is, sr->uids, sr->n_uids);
+        is->sel.uidnext = sr->uidnext;
+    }
+    done(is);
+}
+
+void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is))
+{
+    if (is->state != IMAP_SELECTED) {
+        done(is);
+        return;
+    }
+    struct sync_state *st = calloc(1, sizeof *st);
+    st->done = done;
+    is->cmd_state = st;
+    is->cmd_free = free;
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__SelectReq sel = PETREL__SELECT_REQ__INIT;
+    sel.mailbox = is->sel.name;
+    sel.read_only = true;
+    req.op_case = PETREL__REQUEST__OP_SELECT;
+    req.select = &sel;
+    session_request(&is->s, &req);
+    rpc_call(&req, RPC_RETRYABLE, sync_done, is, &is->s.calls);
+}

@@ -1,0 +1,304 @@
+/* The IMAP protocol: greeting, the input loop that turns bytes into
+ * commands, dispatch through the command table, and the tagged ending of
+ * each command. Commands run one at a time in the order received; pipelined
+ * input waits in the connection's buffer, bounded by its read limit. */
+#include "imap/imap_session.h"
+
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* After this many BAD answers in a row the client is not speaking IMAP. */
+#define MAX_BAD_IN_A_ROW 20
+
+static void process(struct imap_session *is);
+
+const char *imap_capabilities(const struct imap_session *is)
+{
+    if (is->state == IMAP_NOTAUTH)
+        return "IMAP4rev1 LITERAL+ UNSELECT";
+    return "IMAP4rev1 LITERAL+ UNSELECT";
+}
+
+static void set_limits(struct imap_session *is)
+{
+    const struct frontend_settings *c = frontend->cfg;
+    bool pre = is->state == IMAP_NOTAUTH;
+    struct imap_limits lim = {
+        .max_line = (size_t)(pre ? c->imap_max_line_preauth : c->imap_max_line),
+        .max_literal = (size_t)c->imap_max_literal,
+        .max_nonsync_literal = pre ? (size_t)c->imap_max_nonsync_preauth : (size_t)c->append_limit,
+        .max_literals_total = (size_t)c->imap_max_literal * 2,
+        .max_literal_count = (size_t)c->imap_max_literals,
+        .max_command = (size_t)(pre ? c->imap_max_line_preauth : c->imap_max_line) +
+                       (size_t)c->imap_max_literal * 2,
+    };
+    imap_reader_set_limits(&is->reader, &lim);
+}
+
+static struct session *imap_create(void)
+{
+    struct imap_session *is = calloc(1, sizeof *is);
+    struct imap_limits lim = { 0 };
+    imap_reader_init(&is->reader, &lim);
+    set_limits(is);
+    return &is->s;
+}
+
+static void imap_start(struct session *s)
+{
+    struct imap_session *is = (struct imap_session *)s;
+    session_set_idle_timeout(s, (double)frontend->cfg->imap_autologout_preauth);
+    conn_printf(&s->conn, "* OK [CAPABILITY %s] Petrel ready.\r\n", imap_capabilities(is));
+}
+
+void imap_flush(struct imap_session *is) { conn_wake_writer(&is->s.conn); }
+
+void imap_untagged(struct imap_session *is, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_puts(imap_out(is), "* ");
+    buf_vprintf(imap_out(is), fmt, ap);
+    buf_puts(imap_out(is), "\r\n");
+    va_end(ap);
+    imap_flush(is);
+}
+
+static void end_command(struct imap_session *is)
+{
+    if (is->cmd_free && is->cmd_state)
+        is->cmd_free(is->cmd_state);
+    is->cmd_state = NULL;
+    is->cmd_free = NULL;
+    is->cmd_drain = NULL;
+    imap_command_free(&is->cmd);
+    is->def = NULL;
+    is->busy = false;
+}
+
+void imap_done(struct imap_session *is, const char *status, const char *fmt, ...)
+{
+    buf_printf(imap_out(is), "%s %s ", is->tag, status);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(imap_out(is), fmt, ap);
+    va_end(ap);
+    buf_puts(imap_out(is), "\r\n");
+    imap_flush(is);
+    is->bad_count = strcmp(status, "BAD") == 0 ? is->bad_count + 1 : 0;
+    end_command(is);
+    if (is->state == IMAP_LOGOUT) {
+        session_end(&is->s, "logout");
+        return;
+    }
+    if (is->bad_count >= MAX_BAD_IN_A_ROW) {
+        conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
+        session_end(&is->s, "too many invalid commands");
+        return;
+    }
+    process(is);
+}
+
+void imap_done_rpc(struct imap_session *is, const Petrel__Response *resp)
+{
+    const char *text = resp->text && *resp->text ? resp->text : "Operation failed.";
+    switch (resp->status) {
+    case PETREL__STATUS__NONEXISTENT:
+        imap_done(is, "NO", "[NONEXISTENT] %s", text);
+        break;
+    case PETREL__STATUS__ALREADYEXISTS:
+        imap_done(is, "NO", "[ALREADYEXISTS] %s", text);
+        break;
+    case PETREL__STATUS__TOOBIG:
+        imap_done(is, "NO", "[TOOBIG] %s", text);
+        break;
+    case PETREL__STATUS__NO:
+        imap_done(is, "NO", "%s", text);
+        break;
+    case PETREL__STATUS__BAD:
+        imap_done(is, "BAD", "%s", text);
+        break;
+    default:
+        imap_done(is, "NO", "[UNAVAILABLE] Temporary failure, try again later.");
+    }
+}
+
+/* Answers a line the reader rejected, using its tag when it has one. */
+static void reject_line(struct imap_session *is, const char *reason)
+{
+    size_t len, tag_len;
+    const char *text = imap_reader_text(&is->reader, &len), *tag;
+    if (imap_find_tag(text, len, 64, &tag, &tag_len))
+        conn_printf(&is->s.conn, "%.*s BAD %s\r\n", (int)tag_len, tag, reason);
+    else
+        conn_printf(&is->s.conn, "* BAD %s\r\n", reason);
+    is->bad_count++;
+}
+
+static const struct imap_parse_limits *parse_limits(void)
+{
+    static struct imap_parse_limits lim;
+    lim.max_tag = 64;
+    lim.max_args = (size_t)frontend->cfg->imap_max_args;
+    lim.max_depth = (size_t)frontend->cfg->imap_max_depth;
+    return &lim;
+}
+
+static bool state_allows(const struct imap_session *is, unsigned flags)
+{
+    switch (is->state) {
+    case IMAP_NOTAUTH:
+        return flags & CMD_NOTAUTH;
+    case IMAP_AUTH:
+        return flags & CMD_AUTH;
+    case IMAP_SELECTED:
+        return flags & (CMD_AUTH | CMD_SELECTED);
+    default:
+        return false;
+    }
+}
+
+static void run_command(struct imap_session *is, const char *text, size_t len)
+{
+    const char *err = NULL;
+    if (imap_parse_command(text, len, IMAP_PARSE_BRACKETS, parse_limits(), &is->cmd, &err) < 0 ||
+        !is->cmd.tag || !is->cmd.name) {
+        if (is->cmd.tag)
+            snprintf(is->tag, sizeof is->tag, "%.*s", (int)is->cmd.tag_len, is->cmd.tag);
+        else
+            snprintf(is->tag, sizeof is->tag, "*");
+        is->busy = true;
+        imap_done(is, "BAD", "Error in IMAP command: %s", err ? err : "Missing command.");
+        return;
+    }
+    snprintf(is->tag, sizeof is->tag, "%.*s", (int)is->cmd.tag_len, is->cmd.tag);
+    is->busy = true;
+    is->uid_cmd = is->cmd.uid;
+    const struct imap_cmd_def *def = imap_find_command(is->cmd.name, is->cmd.name_len);
+    if (!def || (is->cmd.uid && !(def->flags & CMD_UID))) {
+        imap_done(is, "BAD", "Error in IMAP command received by server: unknown command.");
+        return;
+    }
+    if (!state_allows(is, def->flags)) {
+        if (is->state == IMAP_NOTAUTH)
+            imap_done(is, "BAD", "Command requires authentication.");
+        else if (def->flags & CMD_SELECTED)
+            imap_done(is, "BAD", "No mailbox selected.");
+        else
+            imap_done(is, "BAD", "Command not allowed in this state.");
+        return;
+    }
+    is->def = def;
+    log_debug("\"command\" session=%s command=%s", is->s.id, def->name);
+    def->run(is, &is->cmd);
+}
+
+/* A literal announcement: APPEND streams its message; any other literal is
+ * small and kept in the command buffer. */
+static void on_literal(struct imap_session *is)
+{
+    const struct imap_literal *lit = imap_reader_literal(&is->reader);
+    size_t len;
+    const char *text = imap_reader_text(&is->reader, &len);
+    if (is->state != IMAP_NOTAUTH && imap_append_literal(is, lit, text, len) == 0)
+        return;   /* APPEND took it (or answered it) */
+    enum imap_read_result r = imap_reader_accept_literal(&is->reader);
+    if (r == IMAP_READ_ERROR) {
+        reject_line(is, imap_read_error_reason(imap_reader_error(&is->reader)));
+        return;
+    }
+    if (!lit->nonsync)
+        conn_puts(&is->s.conn, "+ OK\r\n");
+}
+
+static void process(struct imap_session *is)
+{
+    if (is->in_process)
+        return;
+    is->in_process = true;
+    struct buf *in = &is->s.conn.in;
+    while (!is->busy && !is->s.closing && !is->s.conn.closed && buf_len(in) > 0 &&
+           !imap_append_blocked(is)) {
+        size_t used = 0;
+        enum imap_read_result r = imap_reader_feed(&is->reader, buf_head(in), buf_len(in), &used);
+        if (r == IMAP_READ_LITERAL_DATA) {
+            size_t n;
+            bool last;
+            const char *p = imap_reader_chunk(&is->reader, &n, &last);
+            imap_append_data(is, p, n, last);
+            buf_consume(in, used);
+            continue;
+        }
+        buf_consume(in, used);
+        if (r == IMAP_READ_MORE)
+            break;
+        if (r == IMAP_READ_COMMAND) {
+            size_t len;
+            const char *text = imap_reader_text(&is->reader, &len);
+            if (is->append)
+                imap_append_finish(is, text, len);
+            else
+                run_command(is, text, len);
+        } else if (r == IMAP_READ_LITERAL) {
+            on_literal(is);
+        } else {
+            enum imap_read_error e = imap_reader_error(&is->reader);
+            if (is->append)
+                imap_append_abort(is);
+            if (imap_read_error_is_fatal(e)) {
+                conn_printf(&is->s.conn, "* BYE %s\r\n", imap_read_error_reason(e));
+                session_end(&is->s, imap_read_error_reason(e));
+                break;
+            }
+            reject_line(is, imap_read_error_reason(e));
+        }
+        if (is->bad_count >= MAX_BAD_IN_A_ROW) {
+            conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
+            session_end(&is->s, "too many invalid commands");
+        }
+    }
+    is->in_process = false;
+    /* The state may have changed (login): the next command's limits. */
+    if (!is->busy)
+        set_limits(is);
+}
+
+static void imap_on_read(struct session *s) { process((struct imap_session *)s); }
+
+static void imap_on_drain(struct session *s)
+{
+    struct imap_session *is = (struct imap_session *)s;
+    if (is->cmd_drain)
+        is->cmd_drain(is);
+}
+
+static void imap_on_timeout(struct session *s)
+{
+    conn_puts(&s->conn, "* BYE Disconnected for inactivity.\r\n");
+    session_end(s, "idle timeout");
+}
+
+static void imap_destroy(struct session *s)
+{
+    struct imap_session *is = (struct imap_session *)s;
+    if (is->append)
+        imap_append_abort(is);
+    end_command(is);
+    imap_sel_clear(&is->sel);
+    imap_reader_free(&is->reader);
+    free(is);
+}
+
+const struct protocol imap_protocol = {
+    .name = "imap",
+    .create = imap_create,
+    .start = imap_start,
+    .on_read = imap_on_read,
+    .on_drain = imap_on_drain,
+    .on_timeout = imap_on_timeout,
+    .destroy = imap_destroy,
+};

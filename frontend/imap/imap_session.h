@@ -1,0 +1,115 @@
+/* An IMAP session: the state machine of RFC 9051 section 3, the command in
+ * progress, and the selected mailbox's sequence map (its UIDs in order). */
+#ifndef PETREL_IMAP_SESSION_H
+#define PETREL_IMAP_SESSION_H
+
+#include "frontend.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
+
+#include <stdint.h>
+
+enum imap_state { IMAP_NOTAUTH, IMAP_AUTH, IMAP_SELECTED, IMAP_LOGOUT };
+
+struct imap_session;
+
+/* A command's flags in the table (imap_commands.c). */
+enum {
+    CMD_NOTAUTH = 1 << 0,    /* allowed before login */
+    CMD_AUTH = 1 << 1,       /* allowed after login, mailbox selected or not */
+    CMD_SELECTED = 1 << 2,   /* allowed only with a selected mailbox */
+    CMD_UID = 1 << 3,        /* has a UID form */
+};
+
+struct imap_cmd_def {
+    const char *name;
+    unsigned flags;
+    /* Starts the command. It ends, now or from a callback, with imap_done(). */
+    void (*run)(struct imap_session *is, const struct imap_command *cmd);
+};
+
+const struct imap_cmd_def *imap_find_command(const char *name, size_t len);
+
+struct imap_selected {
+    int64_t mailbox_id;
+    char *name;                /* UTF-8 */
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;
+    bool read_only;
+    uint32_t *uids;            /* ascending; index + 1 is the sequence number */
+    uint32_t count;
+    uint32_t cap;
+};
+
+struct imap_append;
+
+struct imap_session {
+    struct session s;
+    enum imap_state state;
+    struct imap_reader reader;
+    bool busy;                  /* a command is running; input waits */
+    bool in_process;            /* inside the input loop (re-entrancy guard) */
+    char tag[80];               /* of the running command */
+    const struct imap_cmd_def *def;
+    struct imap_command cmd;    /* parsed arguments of the running command */
+    bool uid_cmd;               /* the running command came as UID <cmd> */
+    void *cmd_state;            /* the running command's own state */
+    void (*cmd_free)(void *state);
+    void (*cmd_drain)(struct imap_session *is);   /* output drained */
+    struct imap_append *append; /* APPEND whose literal is streaming */
+    struct imap_selected sel;
+    int bad_count;              /* consecutive BADs, to cut off garbage */
+};
+
+/* Ends the running command with a tagged response: status is "OK", "NO" or
+ * "BAD"; text may start with a response code. Then reads on. */
+void imap_done(struct imap_session *is, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends a command whose RPC failed, mapping the status to NO [code] text. */
+void imap_done_rpc(struct imap_session *is, const Petrel__Response *resp);
+void imap_untagged(struct imap_session *is, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Output queue of the client connection. */
+static inline struct buf *imap_out(struct imap_session *is) { return &is->s.conn.out; }
+void imap_flush(struct imap_session *is);
+
+const char *imap_capabilities(const struct imap_session *is);
+
+/* Sequence map helpers (imap_mailbox.c). */
+uint32_t imap_seq_of_uid(const struct imap_selected *sel, uint32_t uid);   /* 0: absent */
+void imap_sel_clear(struct imap_selected *sel);
+void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n);
+/* Removes uid from the map and sends "* n EXPUNGE" (unless silent). */
+void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent);
+void imap_sel_append(struct imap_selected *sel, uint32_t uid);
+/* Resolves a sequence set or UID set argument to UID ranges of messages in
+ * the map. Returns 0, or -1 with *error_r. */
+int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool uid,
+                     Petrel__UidRanges *out, const char **error_r);
+void imap_ranges_free(Petrel__UidRanges *r);
+
+/* Flags. */
+int imap_parse_flags(const struct imap_arg *arg, uint32_t *flags_r, char ***keywords_r,
+                     size_t *nkw_r);
+void imap_write_flags(struct buf *out, uint32_t flags, char *const *keywords, size_t nkw);
+void imap_free_keywords(char **kw, size_t n);
+
+/* Copies an argument's string into a NUL-terminated malloc'd string, or NULL
+ * if it is not an astring or holds a NUL. */
+char *imap_arg_strdup(const struct imap_arg *arg);
+
+/* Resynchronises the selected mailbox with the backend and reports changes
+ * made by other sessions, then calls done. */
+void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is));
+
+/* APPEND's literal streaming, driven by the input loop (cmd_append.c). */
+int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
+                        const char *text, size_t len);
+void imap_append_data(struct imap_session *is, const char *p, size_t n, bool last);
+void imap_append_finish(struct imap_session *is, const char *rest, size_t len);
+void imap_append_abort(struct imap_session *is);
+/* Too many chunks unacknowledged: stop reading input until the backend catches up. */
+bool imap_append_blocked(const struct imap_session *is);
+
+#endif

@@ -1,0 +1,329 @@
+/* The frontend's side of the RPC: one persistent link to every configured
+ * backend per worker, requests spread over the links that are up, responses
+ * matched to calls by id, reconnection with backoff, and a retry on another
+ * backend for read-only requests that a dying link left unanswered. */
+#include "frontend.h"
+
+#include "frame.h"
+#include "log.h"
+#include "net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BACKENDS 64
+#define BACKOFF_MIN 0.1
+#define BACKOFF_MAX 5.0
+#define CALL_BUCKETS 1024   /* calls hashed by id, per link */
+
+struct link;
+
+struct rpc_call {
+    uint64_t id;
+    unsigned flags;
+    rpc_cb *cb;
+    void *ctx;
+    struct link *link;
+    struct rpc_call *hnext;                  /* in the link's hash bucket */
+    struct rpc_call **owner;                 /* the owner's list */
+    struct rpc_call *onext, **oprev;         /* in the owner's list */
+    bool answered;                           /* a response arrived */
+    bool unsent;                             /* no backend: fails from the loop */
+    uint8_t *saved;                          /* packed request, for a retry */
+    size_t saved_len;
+};
+
+struct link {
+    char *addr;
+    struct conn conn;
+    bool up;
+    bool in_use;                             /* conn initialised */
+    double backoff;
+    ev_timer retry;
+    struct rpc_call *calls[CALL_BUCKETS];
+    long inflight;
+};
+
+static struct link links[MAX_BACKENDS];
+static int nlinks;
+static unsigned rr;
+static uint64_t next_id = 1;
+static struct rpc_call *unsent;              /* calls that found no backend */
+static ev_timer unsent_timer;
+
+static void link_connect(struct link *l);
+
+static struct rpc_call **bucket(struct link *l, uint64_t id) { return &l->calls[id % CALL_BUCKETS]; }
+
+static void hash_remove(struct rpc_call *c)
+{
+    if (!c->link)
+        return;
+    for (struct rpc_call **pp = bucket(c->link, c->id); *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            c->link->inflight--;
+            break;
+        }
+    c->link = NULL;
+}
+
+static void owner_remove(struct rpc_call *c)
+{
+    if (!c->oprev)
+        return;
+    *c->oprev = c->onext;
+    if (c->onext)
+        c->onext->oprev = c->oprev;
+    c->oprev = NULL;
+}
+
+static void call_free(struct rpc_call *c)
+{
+    if (c->unsent)
+        for (struct rpc_call **pp = &unsent; *pp; pp = &(*pp)->hnext)
+            if (*pp == c) {
+                *pp = c->hnext;
+                break;
+            }
+    hash_remove(c);
+    owner_remove(c);
+    free(c->saved);
+    free(c);
+}
+
+static struct link *pick_link(struct link *avoid)
+{
+    for (int i = 0; i < nlinks; i++) {
+        struct link *l = &links[(rr + (unsigned)i) % (unsigned)nlinks];
+        if (l->up && l != avoid) {
+            rr = (unsigned)(l - links) + 1;
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static void send_saved(struct link *l, struct rpc_call *c)
+{
+    uint8_t hdr[FRAME_HEADER_SIZE] = { (uint8_t)(c->saved_len >> 24), (uint8_t)(c->saved_len >> 16),
+                                       (uint8_t)(c->saved_len >> 8), (uint8_t)c->saved_len };
+    conn_write(&l->conn, hdr, sizeof hdr);
+    conn_write(&l->conn, c->saved, c->saved_len);
+    c->link = l;
+    c->hnext = *bucket(l, c->id);
+    *bucket(l, c->id) = c;
+    l->inflight++;
+}
+
+static void fail_call(struct rpc_call *c, const char *why)
+{
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.id = c->id;
+    resp.status = PETREL__STATUS__TEMPFAIL;
+    resp.text = (char *)why;
+    rpc_cb *cb = c->cb;
+    void *ctx = c->ctx;
+    call_free(c);
+    cb(&resp, ctx);
+}
+
+static void fail_unsent(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    while (unsent)
+        fail_call(unsent, "No backend available");
+}
+
+struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void *ctx,
+                          struct rpc_call **owner)
+{
+    struct rpc_call *c = calloc(1, sizeof *c);
+    c->id = next_id++;
+    c->flags = flags;
+    c->cb = cb;
+    c->ctx = ctx;
+    req->id = c->id;
+    c->saved_len = protobuf_c_message_get_packed_size(&req->base);
+    c->saved = malloc(c->saved_len + 1);
+    protobuf_c_message_pack(&req->base, c->saved);
+    c->owner = owner;
+    c->onext = *owner;
+    if (c->onext)
+        c->onext->oprev = &c->onext;
+    c->oprev = owner;
+    *owner = c;
+    struct link *l = pick_link(NULL);
+    if (!l) {
+        /* Answered from the loop, never from inside rpc_call itself, so
+         * callers need not handle a re-entrant callback. */
+        c->unsent = true;
+        c->hnext = unsent;
+        unsent = c;
+        if (!ev_is_active(&unsent_timer)) {
+            ev_timer_init(&unsent_timer, fail_unsent, 0, 0);
+            ev_timer_start(frontend->loop, &unsent_timer);
+        }
+        return c;
+    }
+    send_saved(l, c);
+    /* Only a retryable call needs its bytes after sending. */
+    if (!(flags & RPC_RETRYABLE)) {
+        free(c->saved);
+        c->saved = NULL;
+    }
+    return c;
+}
+
+void rpc_follow(struct rpc_call *c, Petrel__Request *req)
+{
+    if (!c || !c->link)
+        return;
+    req->id = c->id;
+    frame_append(&c->link->conn.out, &req->base);
+    conn_wake_writer(&c->link->conn);
+}
+
+void rpc_cancel(struct rpc_call *c)
+{
+    if (!c)
+        return;
+    if (c->link && c->link->up) {
+        Petrel__Request req = PETREL__REQUEST__INIT;
+        Petrel__Cancel cancel = PETREL__CANCEL__INIT;
+        req.op_case = PETREL__REQUEST__OP_CANCEL;
+        req.cancel = &cancel;
+        rpc_follow(c, &req);
+    }
+    call_free(c);
+}
+
+void rpc_cancel_all(struct rpc_call **owner)
+{
+    while (*owner)
+        rpc_cancel(*owner);
+}
+
+static void on_response(struct link *l, const Petrel__Response *resp)
+{
+    struct rpc_call *c = *bucket(l, resp->id);
+    while (c && c->id != resp->id)
+        c = c->hnext;
+    if (!c)
+        return;   /* a cancelled call's late answer */
+    c->answered = true;
+    rpc_cb *cb = c->cb;
+    void *ctx = c->ctx;
+    if (!resp->more)
+        call_free(c);
+    cb(resp, ctx);
+}
+
+static void on_read(struct conn *cn)
+{
+    struct link *l = cn->ctx;
+    const uint8_t *payload;
+    size_t len;
+    int rc;
+    while (!cn->closed && (rc = frame_peek(&cn->in, (size_t)frontend->cfg->rpc_max_frame, &payload, &len)) != 0) {
+        if (rc < 0) {
+            log_error("\"rpc frame over the size limit, closing link\" backend=%s", l->addr);
+            conn_close(cn, "frame too large");
+            return;
+        }
+        Petrel__Response *resp = petrel__response__unpack(NULL, len, payload);
+        frame_consume(&cn->in, len);
+        if (!resp) {
+            log_error("\"malformed rpc frame, closing link\" backend=%s", l->addr);
+            conn_close(cn, "malformed frame");
+            return;
+        }
+        on_response(l, resp);
+        petrel__response__free_unpacked(resp, NULL);
+    }
+}
+
+static void on_connect(struct conn *cn)
+{
+    struct link *l = cn->ctx;
+    l->up = true;
+    l->backoff = BACKOFF_MIN;
+    log_info("\"backend link up\" backend=%s", l->addr);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents) { link_connect(t->data); }
+
+/* Every call on a lost link is retried elsewhere when it is read-only and
+ * unanswered, else failed: its side effects may or may not have happened. */
+static void on_close(struct conn *cn, const char *reason)
+{
+    struct link *l = cn->ctx;
+    if (l->up)
+        log_warn("\"backend link lost\" backend=%s reason=\"%s\"", l->addr, reason);
+    l->up = false;
+    l->in_use = false;
+    conn_release(cn);
+    struct rpc_call *orphans = NULL;
+    for (int b = 0; b < CALL_BUCKETS; b++) {
+        while (l->calls[b]) {
+            struct rpc_call *c = l->calls[b];
+            l->calls[b] = c->hnext;
+            c->link = NULL;
+            c->hnext = orphans;
+            orphans = c;
+        }
+    }
+    l->inflight = 0;
+    while (orphans) {
+        struct rpc_call *c = orphans;
+        orphans = c->hnext;
+        struct link *other = (c->flags & RPC_RETRYABLE) && !c->answered ? pick_link(l) : NULL;
+        if (other)
+            send_saved(other, c);
+        else
+            fail_call(c, "Backend connection lost");
+    }
+    ev_timer_set(&l->retry, l->backoff, 0);
+    ev_timer_start(frontend->loop, &l->retry);
+    l->backoff = l->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : l->backoff * 2;
+}
+
+static const struct conn_handler link_handler = {
+    .on_read = on_read, .on_close = on_close, .on_connect = on_connect,
+};
+
+static void link_connect(struct link *l)
+{
+    int fd = net_connect(l->addr);
+    if (fd < 0) {
+        log_warn("\"cannot connect to backend\" backend=%s error=\"%s\"", l->addr, strerror(errno));
+        ev_timer_set(&l->retry, l->backoff, 0);
+        ev_timer_start(frontend->loop, &l->retry);
+        return;
+    }
+    conn_init_connecting(&l->conn, frontend->loop, fd, &link_handler, l);
+    l->conn.read_limit = (size_t)frontend->cfg->rpc_max_frame + FRAME_HEADER_SIZE;
+    l->in_use = true;
+}
+
+int rpc_client_start(const char *spec)
+{
+    char *copy = strdup(spec), *save = NULL;
+    for (char *tok = strtok_r(copy, ", ", &save); tok && nlinks < MAX_BACKENDS;
+         tok = strtok_r(NULL, ", ", &save)) {
+        struct link *l = &links[nlinks++];
+        l->addr = strdup(tok);
+        l->backoff = BACKOFF_MIN;
+        ev_timer_init(&l->retry, retry_cb, 0, 0);
+        l->retry.data = l;
+        link_connect(l);
+    }
+    free(copy);
+    if (nlinks == 0) {
+        log_error("\"no backends configured\"");
+        return -1;
+    }
+    return 0;
+}
+
+bool rpc_client_ready(void) { return pick_link(NULL) != NULL; }

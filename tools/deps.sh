@@ -1,0 +1,63 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, running and testing Petrel
+# need. Called by `make deps` (and so by `make run` / `make test`), so it must
+# be a quiet no-op, well under a second, when everything is already there:
+# one dpkg-query call decides, and apt-get only runs for what is missing.
+set -eu
+
+PACKAGES="
+  build-essential pkg-config
+  libssl-dev libpq-dev libhiredis-dev libev-dev libprotobuf-c-dev
+  protobuf-c-compiler libcrypt-dev zlib1g-dev
+  postgresql redis-server
+  python3 python3-pytest python3-psycopg2
+  curl swaks fetchmail openssl
+  clang libclang-rt-14-dev
+  procps iproute2 util-linux
+"
+# The JavaScript tests (if any) need npm to install their own packages.
+JS_DIR=tests/js
+if [ -f "$JS_DIR/package.json" ]; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
+
+# dpkg-query prints nothing for a package it has never heard of, so compare
+# the wanted list against the names it reports as installed.
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $PACKAGES 2>/dev/null |
+    awk '$2 == "installed" { printf " %s ", $1 }')
+missing=""
+for p in $PACKAGES; do
+    case "$installed" in
+        *" $p "*) ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "deps: missing packages:$missing (run as root or install sudo)" >&2
+            exit 1
+        }
+        SUDO="sudo"
+    fi
+    # Wait for a concurrent apt/dpkg run instead of failing on its lock.
+    APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300"
+    $APT update >/dev/null
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    $APT install -y --no-install-recommends $missing >/dev/null
+fi
+
+# npm ci is slow even when nothing changed; rerun it only when the lock file is
+# newer than what the last install recorded.
+if [ -f "$JS_DIR/package.json" ]; then
+    stamp="$JS_DIR/node_modules/.package-lock.json"
+    # shellcheck disable=SC3013 # dash's test has -nt
+    if [ ! -f "$stamp" ] || [ "$JS_DIR/package-lock.json" -nt "$stamp" ]; then
+        echo "deps: npm ci in $JS_DIR" >&2
+        (cd "$JS_DIR" && npm ci --silent --no-audit --no-fund)
+    fi
+fi
