@@ -15,6 +15,14 @@ LDLIBS   := $(shell pkg-config --libs libpq openssl hiredis libprotobuf-c 2>/dev
 LDFLAGS  += $(LDSAN)
 
 B := build
+# Quiet by default (one line per file); `make V=1` shows the commands.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
 
 PROTO_SRC  := $(wildcard proto/*.proto)
 PROTO_C    := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTO_SRC))
@@ -43,7 +51,8 @@ all: $(BINS)
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(B)/gen
-	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+	$(call say,PROTOC,$<)
+	$(Q)protoc-c --proto_path=proto --c_out=$(B)/gen $<
 
 $(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
 	@mkdir -p $(B)/gen
@@ -51,33 +60,39 @@ $(B)/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
 
 $(B)/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 $(B)/libfrontend.a: $(FRONTEND_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 $(B)/libbackend.a: $(BACKEND_OBJ)
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 bin/petrel-frontend: $(B)/obj/frontend/main.o $(B)/libfrontend.a $(B)/libcommon.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 bin/petrel-backend: $(B)/obj/backend/main.o $(B)/libbackend.a $(B)/libcommon.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 bin/petrel-admin: $(call obj,$(ADMIN_SRC)) $(B)/libbackend.a $(B)/libcommon.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Each unit test links against every library; the linker takes only what it uses.
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libfrontend.a $(B)/libbackend.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@sh tools/deps.sh

@@ -19,7 +19,7 @@ struct buf {
 };
 
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
+static inline char *buf_head(const struct buf *b) { return b->data ? b->data + b->start : NULL; }
 
 void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);

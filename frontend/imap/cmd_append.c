@@ -258,9 +258,8 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
     is->append = a;
     if (!lit->nonsync)
         conn_puts(&is->s.conn, "+ OK\r\n");
+    /* Even an empty literal arrives as one (empty, last) chunk. */
     imap_reader_stream_literal(&is->reader);
-    if (a->size == 0)
-        send_piece(is, a);
     return 0;
 }
 

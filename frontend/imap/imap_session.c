@@ -165,7 +165,7 @@ static bool state_allows(const struct imap_session *is, unsigned flags)
 static void run_command(struct imap_session *is, const char *text, size_t len)
 {
     const char *err = NULL;
-    if (imap_parse_command(text, len, IMAP_PARSE_BRACKETS, parse_limits(), &is->cmd, &err) < 0 ||
+    if (imap_parse_command(text, len, 0, parse_limits(), &is->cmd, &err) < 0 ||
         !is->cmd.tag || !is->cmd.name) {
         if (is->cmd.tag)
             snprintf(is->tag, sizeof is->tag, "%.*s", (int)is->cmd.tag_len, is->cmd.tag);

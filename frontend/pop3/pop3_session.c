@@ -275,6 +275,30 @@ static void meta_done(const Petrel__Response *resp, void *ctx)
         logged_in(p);
 }
 
+/* A user name for a log line: printable ASCII without quotes, bounded. */
+static void log_safe(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < n; i++)
+        dst[i] = src[i] > 0x20 && src[i] < 0x7f && src[i] != '"' && src[i] != '\\' ? src[i] : '?';
+    dst[i] = '\0';
+}
+
+static void auth_failed(struct pop3 *p)
+{
+    char user[65];
+    log_safe(user, sizeof user, p->login_user);
+    log_info("\"pop3 authentication failed\" session=%s user=\"%s\" client=%s", p->s.id, user,
+             p->s.client_ip);
+    free(p->login_user);
+    p->login_user = NULL;
+    reply(p, "-ERR [AUTH] Authentication failed.");
+    if (++p->auth_failures >= POP3_MAX_AUTH_FAILURES) {
+        reply(p, "-ERR Too many authentication failures.");
+        session_end(&p->s, "too many authentication failures");
+    }
+}
+
 static void login_done(const Petrel__Response *resp, void *ctx)
 {
     struct pop3 *p = ctx;
@@ -282,18 +306,8 @@ static void login_done(const Petrel__Response *resp, void *ctx)
         return;
     if (resp->status == PETREL__STATUS__NO ||
         (resp->status == PETREL__STATUS__OK && resp->result_case != PETREL__RESPONSE__RESULT_LOGIN)) {
-        log_info("\"pop3 authentication failed\" session=%s user=\"%s\" client=%s", p->s.id,
-                 p->login_user ? p->login_user : "", p->s.client_ip);
-        free(p->login_user);
-        p->login_user = NULL;
-        reply(p, "-ERR [AUTH] Authentication failed.");
-        if (++p->auth_failures >= POP3_MAX_AUTH_FAILURES) {
-            reply(p, "-ERR Too many authentication failures.");
-            session_end(&p->s, "too many authentication failures");
-            p->busy = false;
-            return;
-        }
-        command_done(p);
+        auth_failed(p);
+        command_done(p);   /* also when auth_failed ended the session */
         return;
     }
     if (resp->status != PETREL__STATUS__OK) {
@@ -322,9 +336,10 @@ static void login_done(const Petrel__Response *resp, void *ctx)
 
 static void start_login(struct pop3 *p, const char *user, const char *pass)
 {
-    if (!p->login_user || p->login_user != user) {
+    if (user != p->login_user) {
+        char *copy = strdup(user);
         free(p->login_user);
-        p->login_user = strdup(user);
+        p->login_user = copy;
     }
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__LoginReq lr = PETREL__LOGIN_REQ__INIT;
@@ -422,11 +437,11 @@ static void sasl_plain(struct pop3 *p, const char *b64, size_t len)
     const char *authc = nul1 + 1, *pass = nul2 + 1;
     if (*authz && strcmp(authz, authc) != 0) {
         /* No proxy authorization: logging in as someone else is refused. */
+        free(p->login_user);
+        p->login_user = strdup(authc);
         explicit_bzero(buf, (size_t)n);
         free(buf);
-        reply(p, "-ERR [AUTH] Authentication failed.");
-        if (++p->auth_failures >= POP3_MAX_AUTH_FAILURES)
-            session_end(&p->s, "too many authentication failures");
+        auth_failed(p);
         return;
     }
     start_login(p, authc, pass);

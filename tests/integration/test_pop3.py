@@ -520,3 +520,36 @@ def test_curl_list_and_retrieve(cluster, mailbox):
              "-X", "DELE", "-I")
     assert r.returncode == 0, r.stderr
     assert len(inbox_uids(cluster, address)) == 2
+
+
+def test_backends_down(cluster_factory):
+    """With every backend gone: login fails with [SYS/TEMP]; a logged-in
+    session keeps its maildrop listing, RETR fails cleanly and QUIT says that
+    nothing was deleted."""
+    import os
+    import signal
+    c = cluster_factory(frontends=1, backends=1)
+    address, password = c.new_account()
+    append(c, address, msg("a"), msg("b"))
+    s = Pop3(c.pop3_ports[0]).login(address, password)
+    for pid in c.backend_pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            for pid in c.backend_pids:
+                os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert s.stat()[0] == 2
+    assert sorted(s.list()) == [1, 2]
+    assert s.cmd("RETR 1").startswith(b"-ERR [SYS/TEMP]")
+    assert s.cmd("DELE 1").startswith(b"+OK")
+    assert s.cmd("QUIT").startswith(b"-ERR [SYS/TEMP]")
+    assert s.closed()
+    n = Pop3(c.pop3_ports[0])
+    assert n.cmd(f"USER {address}") == b"+OK"
+    assert n.cmd(f"PASS {password}").startswith(b"-ERR [SYS/TEMP]")
+    assert n.cmd("QUIT").startswith(b"+OK")
