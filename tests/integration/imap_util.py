@@ -241,10 +241,7 @@ class Parser:
             elif ch == b"]":
                 depth -= 1
             elif depth == 0 and ch in (b" ", b"(", b")"):
-                if ch == b"(" and self.pos > start:
-                    pass
-                else:
-                    break
+                break
             self.pos += 1
         atom = d[start:self.pos]
         if not atom:
