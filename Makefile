@@ -2,19 +2,31 @@
 # new command or module is one new file, not an edit here.
 
 CC       ?= cc
+B        ?= build
+BIN      ?= bin
 CSTD     := -std=c17 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 OPT      ?= -O2 -g
 SAN      ?=
+# SAN=1: ASan+UBSan build in its own tree, so it never mixes with the normal one.
 ifeq ($(SAN),1)
+  B      := build-san
+  BIN    := build-san/bin
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN  := -fsanitize=address,undefined
 endif
-CFLAGS   += $(CSTD) $(WARN) $(OPT) -Icommon -Ibuild/gen -Ifrontend -Ibackend $(shell pkg-config --cflags libpq openssl hiredis libprotobuf-c 2>/dev/null)
+# FUZZ=1 (set by `make fuzz`): clang with libFuzzer instrumentation.
+ifeq ($(FUZZ),1)
+  CC     := clang
+  B      := build-fuzz
+  BIN    := build-fuzz/bin
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  LDSAN  := -fsanitize=address,undefined
+endif
+CFLAGS   += $(CSTD) $(WARN) $(OPT) -Icommon -I$(B)/gen -Ifrontend -Ibackend $(shell pkg-config --cflags libpq openssl hiredis libprotobuf-c 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs libpq openssl hiredis libprotobuf-c 2>/dev/null) -lev -lcrypt -lz -lm
 LDFLAGS  += $(LDSAN)
 
-B := build
 # Quiet by default (one line per file); `make V=1` shows the commands.
 ifeq ($(V),1)
   Q :=
@@ -34,6 +46,7 @@ FRONTEND_SRC := $(filter-out frontend/main.c,$(wildcard frontend/*.c frontend/*/
 BACKEND_SRC  := $(filter-out backend/main.c,$(wildcard backend/*.c backend/*/*.c)) $(B)/gen/migrations.c
 ADMIN_SRC    := $(wildcard admin/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst $(B)/%,%,$(1)))
 
@@ -41,10 +54,12 @@ COMMON_OBJ   := $(call obj,$(COMMON_SRC))
 FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC))
 BACKEND_OBJ  := $(call obj,$(BACKEND_SRC))
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
 
-BINS := bin/petrel-frontend bin/petrel-backend bin/petrel-admin
+BINS := $(BIN)/petrel-frontend $(BIN)/petrel-backend $(BIN)/petrel-admin
 
-.PHONY: all deps test unit run bench fuzz clean
+.PHONY: all deps test unit run bench fuzz fuzz-build fuzz-bins clean
 # Generated protobuf headers are intermediates that must survive the build.
 .SECONDARY:
 all: $(BINS)
@@ -75,16 +90,16 @@ $(B)/libfrontend.a: $(FRONTEND_OBJ)
 $(B)/libbackend.a: $(BACKEND_OBJ)
 	$(Q)ar rcs $@ $^
 
-bin/petrel-frontend: $(B)/obj/frontend/main.o $(B)/libfrontend.a $(B)/libcommon.a
-	@mkdir -p bin
+$(BIN)/petrel-frontend: $(B)/obj/frontend/main.o $(B)/libfrontend.a $(B)/libcommon.a
+	@mkdir -p $(BIN)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-bin/petrel-backend: $(B)/obj/backend/main.o $(B)/libbackend.a $(B)/libcommon.a
-	@mkdir -p bin
+$(BIN)/petrel-backend: $(B)/obj/backend/main.o $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p $(BIN)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-bin/petrel-admin: $(call obj,$(ADMIN_SRC)) $(B)/libbackend.a $(B)/libcommon.a
-	@mkdir -p bin
+$(BIN)/petrel-admin: $(call obj,$(ADMIN_SRC)) $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p $(BIN)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -94,13 +109,28 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libfrontend.a $(B)/libbackend.a $(B)/
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/libfrontend.a $(B)/libbackend.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 deps:
 	@sh tools/deps.sh
 
 unit: $(UNIT_BIN)
 
+fuzz-bins: $(FUZZ_BIN)
+
+# The fuzz targets, built with clang in build-fuzz/ (tests/run replays each
+# one's committed corpus; `make fuzz` explores for FUZZ_SECONDS each).
+fuzz-build:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run $(FUZZ_SECONDS)
+
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit fuzz-build
 	@sh tests/run
 
 run: deps
@@ -108,6 +138,6 @@ run: deps
 	@bash deploy/local/run
 
 clean:
-	rm -rf $(B) bin
+	rm -rf build build-san build-fuzz bin
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
