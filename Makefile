@@ -84,11 +84,11 @@ $(B)/obj/%.o: %.c $(PROTO_H)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 $(B)/libfrontend.a: $(FRONTEND_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 $(B)/libbackend.a: $(BACKEND_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BIN)/petrel-frontend: $(B)/obj/frontend/main.o $(B)/libfrontend.a $(B)/libcommon.a
 	@mkdir -p $(BIN)

@@ -7,6 +7,7 @@
 #include "petrel.pb-c.h"
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct backend_settings {
@@ -22,6 +23,10 @@ struct backend_settings {
     long max_message_size;     /* largest message stored, bytes */
     long stream_chunk;         /* bytes per streamed body chunk */
     long shutdown_grace;       /* seconds to finish in-flight work on SIGTERM */
+    long auth_cache_size;      /* successful logins remembered per worker */
+    long auth_cache_ttl;       /* seconds one is remembered; 0: off */
+    char *http_listen;         /* /metrics /healthz /readyz; empty: off */
+    char *log_format;          /* logfmt or json */
 };
 
 struct backend {
@@ -49,6 +54,8 @@ struct rpc_req {
     void (*on_cancel)(struct rpc_req *req);
     void *state;                /* the op's own state, owned by the op */
     int cancelled;
+    double t0;                  /* arrival (metrics) */
+    int m_status;               /* final reply's status; -1: none (yet) */
 };
 
 /* Sends resp for req. With resp->more == 0 this is the final reply: req is
@@ -71,6 +78,11 @@ extern const int rpc_ops_count;
 
 int rpc_server_start(const char *listen_spec);
 void rpc_server_stop(void);
+/* SIGTERM: stops accepting and tells every frontend link to go away; the
+ * frontends close their links once nothing of theirs is in flight, and the
+ * loop breaks when the last link is gone. */
+void rpc_server_drain(void);
+bool rpc_server_draining(void);
 
 /* Statement indexes into db_statements[] (db_statements.c). */
 enum stmt {
@@ -87,6 +99,11 @@ enum stmt {
     STMT_APPEND_BLOB,
     STMT_STORE,
     STMT_EXPUNGE,
+    STMT_LMTP_RCPT,
+    STMT_DELIVER_BEGIN,
+    STMT_DELIVER,
+    STMT_DELIVER_DATA,
+    STMT_COPY,
 };
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */

@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include "backend_metrics.h"
 #include "log.h"
 
 #include <stdint.h>
@@ -25,6 +26,7 @@ struct db_query {
     char *blob;               /* owned copy of every parameter */
     db_cb *cb;
     void *ctx;
+    double t0;                /* sent at (metrics); 0 while queued */
 };
 
 struct queue { struct db_query *head, *tail; };
@@ -93,6 +95,10 @@ static void finish(struct db_query *x, enum db_status st, PGresult *res, const c
                    const char *msg)
 {
     struct db_result r = { st, res, state ? state : "", msg ? msg : "" };
+    if (x->t0 > 0)
+        metrics_observe(BM_DB_QUERY_DURATION, NULL, metrics_now() - x->t0);
+    if (st != DB_OK)
+        metrics_inc(BM_DB_QUERY_ERRORS, (int[]){ st == DB_TEMPFAIL ? DBE_TEMPFAIL : DBE_ERROR });
     x->cb(&r, x->ctx);
     query_free(x);
 }
@@ -137,6 +143,10 @@ static void conn_fail(struct db_conn *c, const char *why)
             *s = ' ';
     if (c->state != C_DOWN)
         log_warn("\"postgres connection lost\" error=\"%s\"", msg);
+    if (c->state == C_IDLE || c->state == C_BUSY)
+        metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_UP }, -1);
+    if (c->state == C_BUSY)
+        metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_BUSY }, -1);
     ev_io_stop(p->loop, &c->io);
     if (c->result)
         PQclear(c->result);
@@ -181,6 +191,7 @@ static void prepare_next(struct db_conn *c)
 {
     if (c->prep_next == db_statements_count) {
         c->state = C_IDLE;
+        metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_UP }, 1);
         watch(c, EV_READ);
         dispatch(c->pool);
         return;
@@ -196,6 +207,8 @@ static void send_query(struct db_conn *c, struct db_query *x)
 {
     c->cur = x;
     c->state = C_BUSY;
+    x->t0 = metrics_now();
+    metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_BUSY }, 1);
     int ok;
     if (x->stmt < 0)
         ok = PQsendQuery(c->pg, x->sql);
@@ -249,6 +262,7 @@ static void query_done(struct db_conn *c)
     c->cur = NULL;
     c->result = NULL;
     c->state = C_IDLE;
+    metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_BUSY }, -1);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         finish(x, DB_OK, res, NULL, NULL);

@@ -16,5 +16,10 @@ const struct db_statement db_statements[] = {
     [STMT_APPEND_BLOB] = { "append_blob", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append_blob($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, false },
     [STMT_STORE] = { "store", "SELECT uid, flags, keywords, 0, 0, 0, 0, modseq, 0 FROM petrel_store($1, $2, $3, $4, $5, $6, $7)", 7, false },
     [STMT_EXPUNGE] = { "expunge", "SELECT uid FROM petrel_expunge($1, $2, $3, $4, $5)", 5, false },
+    [STMT_LMTP_RCPT] = { "lmtp_rcpt", "SELECT account_id, address, detail FROM petrel_lmtp_rcpt($1)", 1, false },
+    [STMT_DELIVER_BEGIN] = { "deliver_begin", "SELECT account_id, blob_id FROM petrel_deliver_begin($1)", 1, false },
+    [STMT_DELIVER] = { "deliver", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver($1, $2, $3, $4, $5, $6, $7)", 7, false },
+    [STMT_DELIVER_DATA] = { "deliver_data", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver_data($1, $2, $3, $4)", 4, false },
+    [STMT_COPY] = { "copy", "SELECT uidvalidity, src_uid, dst_uid FROM petrel_copy($1, $2, $3, $4, $5, $6)", 6, false },
 };
 const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

@@ -1,9 +1,13 @@
 /* petrel-backend: supervisor and workers that own all mail logic. */
 #include "backend.h"
 
+#include "auth_cache.h"
 #include "config.h"
 #include "log.h"
+#include "backend_metrics.h"
 #include "migrate.h"
+#include "backend_ops.h"
+#include "notify.h"
 #include "supervisor.h"
 
 #include <libpq-fe.h>
@@ -27,23 +31,32 @@ static struct setting settings[] = {
     { "rpc_max_inflight", SETTING_INT, "4096", "requests in flight per frontend link", &cfg.rpc_max_inflight, 1, 1000000 },
     { "max_message_size", SETTING_INT, "104857600", "largest message stored (bytes)", &cfg.max_message_size, 1024, 2147483647 },
     { "stream_chunk", SETTING_INT, "262144", "bytes per streamed body chunk", &cfg.stream_chunk, 4096, 1048576 },
+    { "auth_cache_size", SETTING_INT, "10000", "successful logins remembered per worker", &cfg.auth_cache_size, 0, 10000000 },
+    { "auth_cache_ttl", SETTING_INT, "300", "seconds a successful login is remembered (0: off)", &cfg.auth_cache_ttl, 0, 86400 },
     { "shutdown_grace", SETTING_INT, "10", "seconds to finish in-flight work on SIGTERM", &cfg.shutdown_grace, 0, 3600 },
+    { "http_listen", SETTING_STR, "", "HTTP listener for /metrics, /healthz, /readyz (host:port; empty: off)", &cfg.http_listen, 0, 0 },
+    { "log_format", SETTING_STR, "logfmt", "logfmt or json (one line per event)", &cfg.log_format, 0, 0 },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     log_info("\"worker stopping\"");
-    rpc_server_stop();
-    ev_break(loop, EVBREAK_ALL);
+    backend_drain_start();
 }
 
 static int worker_main(int index, void *arg)
 {
+    metrics_worker_start(index);   /* before anything can count */
     struct backend b = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg };
     backend = &b;
+    auth_cache_init((int)cfg.auth_cache_size, (double)cfg.auth_cache_ttl);
     b.db = db_pool_new(b.loop, cfg.pg_url, (int)cfg.db_connections);
+    if (notify_start(b.loop, cfg.redis_url, cfg.node, index) < 0)
+        return 1;
     if (rpc_server_start(cfg.listen) < 0)
+        return 1;
+    if (backend_ops_start(index, cfg.http_listen) < 0)
         return 1;
     ev_signal term, intr;
     ev_signal_init(&term, on_stop, SIGTERM);
@@ -99,14 +112,26 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(lvl);
+    enum log_format lfmt;
+    if (log_parse_format(cfg.log_format, &lfmt) < 0) {
+        fprintf(stderr, "petrel-backend: log_format must be logfmt or json\n");
+        return 2;
+    }
+    log_set_format(lfmt);
     log_init("backend", -1);
     if (migrate_at_start() < 0)
         return 1;
     struct supervisor sv = {
         .role = "backend",
         .workers = cfg.workers ? (int)cfg.workers : supervisor_default_workers(),
-        .grace_seconds = (int)cfg.shutdown_grace,
+        /* Workers end themselves after shutdown_grace; the supervisor's
+         * SIGKILL comes only after that (its clock has 1 s granularity). */
+        .grace_seconds = (int)cfg.shutdown_grace + 2,
         .worker_main = worker_main,
     };
+    if (metrics_init(backend_metrics, BM_COUNT, sv.workers) < 0) {
+        fprintf(stderr, "petrel-backend: cannot map the metrics segment\n");
+        return 1;
+    }
     return supervisor_run(&sv);
 }

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "notify.h"
 #include "pgarray.h"
 
 #include <openssl/evp.h>
@@ -72,6 +73,7 @@ static void reply_appended(struct rpc_req *req, const PGresult *res)
     ar.uidvalidity = (uint32_t)db_int(res, 0, 0);
     ar.uid = (uint32_t)db_int(res, 0, 1);
     ar.mailbox_id = db_int(res, 0, 2);
+    notify_change(req->account_id, ar.mailbox_id, (uint64_t)db_int(res, 0, 3), req->session);
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     resp.result_case = PETREL__RESPONSE__RESULT_APPEND;
     resp.append = &ar;

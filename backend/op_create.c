@@ -1,5 +1,6 @@
 /* CREATE: a new mailbox. */
 #include "backend.h"
+#include "notify.h"
 
 #include <stdio.h>
 
@@ -10,6 +11,8 @@ static void done(const struct db_result *r, void *ctx)
         rpc_fail_db(req, r);
         return;
     }
+    /* petrel_mailbox_create returns the new mailbox's id. */
+    notify_change(req->account_id, PQntuples(r->res) > 0 ? db_int(r->res, 0, 0) : 0, 0, req->session);
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     rpc_reply(req, &resp);
 }

@@ -1,5 +1,6 @@
 /* EXPUNGE: removes messages (only \Deleted ones for IMAP), leaving tombstones. */
 #include "backend.h"
+#include "notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,11 +8,17 @@
 static void done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
+    int64_t *mailbox_id = req->state;
+    req->state = NULL;
     if (r->status != DB_OK) {
+        free(mailbox_id);
         rpc_fail_db(req, r);
         return;
     }
     int n = PQntuples(r->res);
+    if (n > 0)
+        notify_change(req->account_id, *mailbox_id, 0, req->session);
+    free(mailbox_id);
     Petrel__ExpungeResp er = PETREL__EXPUNGE_RESP__INIT;
     er.uids = malloc((size_t)n * sizeof *er.uids + 1);
     er.n_uids = (size_t)n;
@@ -35,6 +42,11 @@ void op_expunge(struct rpc_req *req, const Petrel__Request *msg)
     if (!all)
         uid_ranges_to_arrays(e->uids, &lo, &hi);
     struct db_param p[] = { { acct }, { mbox }, { lo }, { hi }, { e->require_deleted ? "t" : "f" } };
+    int64_t *mailbox_id = malloc(sizeof *mailbox_id);   /* for the notification */
+    if (!mailbox_id)
+        abort();
+    *mailbox_id = e->mailbox_id;
+    req->state = mailbox_id;
     db_query(backend->db, STMT_EXPUNGE, p, 5, done, req);
     free(lo);
     free(hi);

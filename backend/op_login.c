@@ -1,6 +1,7 @@
 /* LOGIN: checks an address and password against the stored crypt(3) hash. */
 #include "backend.h"
 
+#include "auth_cache.h"
 #include "password.h"
 
 #include <stdlib.h>
@@ -24,7 +25,13 @@ static void done(const struct db_result *r, void *ctx)
     /* An unknown account costs the same hash computation as a wrong password,
      * so response times do not tell which addresses exist. */
     const char *hash = found ? PQgetvalue(r->res, 0, 2) : password_dummy_hash();
-    int ok = verify_password(st->password, hash) && found;
+    const char *address = found ? PQgetvalue(r->res, 0, 1) : "";
+    int ok = found && auth_cache_hit(address, st->password, hash);
+    if (!ok) {
+        ok = verify_password(st->password, hash) && found;
+        if (ok)
+            auth_cache_add(address, st->password, hash);
+    }
     explicit_bzero(st->password, strlen(st->password));
     free(st->password);
     free(st);

@@ -16,6 +16,9 @@ void op_body(struct rpc_req *, const Petrel__Request *);
 void op_append(struct rpc_req *, const Petrel__Request *);
 void op_store(struct rpc_req *, const Petrel__Request *);
 void op_expunge(struct rpc_req *, const Petrel__Request *);
+void op_copy(struct rpc_req *, const Petrel__Request *);
+void op_rcpt(struct rpc_req *, const Petrel__Request *);
+void op_deliver(struct rpc_req *, const Petrel__Request *);
 
 const struct rpc_op rpc_ops[] = {
     { PETREL__REQUEST__OP_LOGIN, "login", op_login },
@@ -28,6 +31,9 @@ const struct rpc_op rpc_ops[] = {
     { PETREL__REQUEST__OP_APPEND, "append", op_append },
     { PETREL__REQUEST__OP_STORE, "store", op_store },
     { PETREL__REQUEST__OP_EXPUNGE, "expunge", op_expunge },
+    { PETREL__REQUEST__OP_COPY, "copy", op_copy },
+    { PETREL__REQUEST__OP_RCPT, "rcpt", op_rcpt },
+    { PETREL__REQUEST__OP_DELIVER, "deliver", op_deliver },
 };
 const int rpc_ops_count = sizeof rpc_ops / sizeof rpc_ops[0];
 

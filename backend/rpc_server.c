@@ -3,6 +3,7 @@
  * acks, cancels) to the request they belong to. */
 #include "backend.h"
 
+#include "backend_metrics.h"
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
@@ -19,15 +20,27 @@ struct rpc_link {
     struct rpc_req *reqs;       /* in flight */
     int inflight;
     int closed;
+    struct rpc_link *lnext, **lprev;   /* every link of the worker */
 };
 
 static ev_io accept_watcher;
+static bool accepting;
+static bool draining;
+static struct rpc_link *all_links;
 
 static void link_free_if_done(struct rpc_link *l)
 {
     if (l->closed && l->reqs == NULL) {
+        *l->lprev = l->lnext;
+        if (l->lnext)
+            l->lnext->lprev = l->lprev;
+        metrics_add(BM_LINKS, NULL, -1);
         conn_release(&l->conn);
         free(l);
+        if (draining && !all_links) {
+            log_info("\"drained: every frontend link is closed\"");
+            ev_break(backend->loop, EVBREAK_ALL);
+        }
     }
 }
 
@@ -48,6 +61,11 @@ static void unlink_req(struct rpc_req *req)
 
 void rpc_done(struct rpc_req *req)
 {
+    int status = req->m_status >= 0 ? req->m_status : BM_STATUS_CANCELLED;
+    int op = bm_op(req->op);
+    metrics_inc(BM_REQUESTS, (int[]){ op, bm_status(status) });
+    metrics_observe(BM_REQUEST_DURATION, (int[]){ op }, metrics_now() - req->t0);
+    metrics_add(BM_REQUESTS_INFLIGHT, NULL, -1);
     unlink_req(req);
     free(req);
 }
@@ -55,6 +73,8 @@ void rpc_done(struct rpc_req *req)
 void rpc_reply(struct rpc_req *req, Petrel__Response *resp)
 {
     resp->id = req->id;
+    if (!resp->more)
+        req->m_status = (int)resp->status;
     struct rpc_link *l = req->link;
     if (l && !l->closed) {
         frame_append(&l->conn.out, &resp->base);
@@ -85,6 +105,10 @@ void rpc_fail_db(struct rpc_req *req, const struct db_result *r)
         rpc_fail(req, PETREL__STATUS__ALREADYEXISTS, "Mailbox already exists");
     else if (strcmp(r->sqlstate, "P0002") == 0)
         rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Mailbox does not exist");
+    else if (strcmp(r->sqlstate, "22023") == 0)   /* invalid argument: the client's fault */
+        rpc_fail(req, PETREL__STATUS__NO, r->message);
+    else if (strcmp(r->sqlstate, "54000") == 0)
+        rpc_fail(req, PETREL__STATUS__NO, "Mailbox has run out of UIDs");
     else {
         log_error("\"query failed\" session=%s op=%s sqlstate=%s error=\"%s\"", req->session,
                   req->op, r->sqlstate, r->message);
@@ -135,6 +159,9 @@ static void handle(struct rpc_link *l, const Petrel__Request *msg)
         return;
     }
     struct rpc_req *req = calloc(1, sizeof *req);
+    req->t0 = metrics_now();
+    req->m_status = -1;
+    metrics_add(BM_REQUESTS_INFLIGHT, NULL, 1);
     req->link = l;
     req->id = msg->id;
     req->account_id = msg->account_id;
@@ -209,6 +236,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         struct rpc_link *l = calloc(1, sizeof *l);
+        l->lnext = all_links;
+        if (all_links)
+            all_links->lprev = &l->lnext;
+        l->lprev = &all_links;
+        all_links = l;
+        metrics_add(BM_LINKS, NULL, 1);
         conn_init(&l->conn, loop, fd, &link_handler, l);
         /* A link carries many sessions: let it buffer a few frames ahead. */
         l->conn.read_limit = (size_t)backend->cfg->rpc_max_frame + FRAME_HEADER_SIZE;
@@ -225,11 +258,39 @@ int rpc_server_start(const char *spec)
     }
     ev_io_init(&accept_watcher, on_accept, fd, EV_READ);
     ev_io_start(backend->loop, &accept_watcher);
+    accepting = true;
     return 0;
 }
 
 void rpc_server_stop(void)
 {
+    if (!accepting)
+        return;
+    accepting = false;
     ev_io_stop(backend->loop, &accept_watcher);
     close(accept_watcher.fd);
 }
+
+void rpc_server_drain(void)
+{
+    rpc_server_stop();
+    draining = true;
+    int n = 0;
+    for (struct rpc_link *l = all_links; l; l = l->lnext) {
+        if (l->closed)
+            continue;
+        /* Id 0 answers no request: "go away" (frontend/rpc_client.c). */
+        Petrel__Response resp = PETREL__RESPONSE__INIT;
+        resp.id = 0;
+        resp.status = PETREL__STATUS__TEMPFAIL;
+        resp.text = "shutting down";
+        frame_append(&l->conn.out, &resp.base);
+        conn_wake_writer(&l->conn);
+        n++;
+    }
+    log_info("\"draining\" links=%d", n);
+    if (!all_links)
+        ev_break(backend->loop, EVBREAK_ALL);
+}
+
+bool rpc_server_draining(void) { return draining; }

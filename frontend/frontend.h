@@ -34,6 +34,26 @@ struct frontend_settings {
     long rpc_chunk;               /* bytes per streamed APPEND chunk */
     long max_connections;         /* client connections per worker */
     long shutdown_grace;
+    long drain_window;            /* seconds over which idle sessions get BYE on SIGTERM */
+    char *http_listen;            /* /metrics /healthz /readyz; empty: off */
+    char *log_format;             /* logfmt or json */
+    long session_ttl;             /* seconds a registry entry lives unrefreshed */
+    long pop3_lock_ttl;           /* seconds the POP3 maildrop lock lives unrenewed */
+    long imap_idle_keepalive;     /* seconds between "* OK Still here" in IDLE */
+    long imap_idle_poll;          /* seconds between IDLE polls without push */
+    char *imaps_listen;           /* implicit-TLS IMAP listener */
+    char *pop3s_listen;           /* implicit-TLS POP3 listener */
+    char *tls_cert;               /* PEM chain file; empty: no TLS, no STARTTLS */
+    char *tls_key;                /* PEM key file */
+    char *tls_certs;              /* extra CERT:KEY pairs chosen by SNI */
+    char *tls_ciphers;            /* TLS 1.2 cipher list */
+    char *tls_ciphersuites;       /* TLS 1.3 cipher suites */
+    char *lmtp_listen;
+    long lmtp_max_message_size;   /* bytes (SIZE) */
+    long lmtp_max_recipients;     /* accepted RCPTs per transaction */
+    long lmtp_max_line;           /* bytes per command or DATA line */
+    long lmtp_idle_timeout;       /* seconds */
+    long lmtp_save_to_detail_mailbox;  /* 1: user+folder@ delivers to folder */
 };
 
 struct frontend {
@@ -42,6 +62,8 @@ struct frontend {
     int worker;
     unsigned long long session_counter;
     long connections;
+    bool draining;                /* SIGTERM: no new sessions, goodbyes spread out */
+    struct tls_ctx *tls;          /* for new TLS connections (SIGHUP swaps it); NULL: off */
 };
 extern struct frontend *frontend;
 
@@ -82,7 +104,13 @@ struct protocol {
     void (*on_read)(struct session *s);         /* bytes in s->conn.in */
     void (*on_drain)(struct session *s);        /* output drained */
     void (*on_timeout)(struct session *s);      /* idle too long */
-    void (*destroy)(struct session *s);         /* free protocol state */
+    /* Frees protocol state. Every RPC call of the session has been
+     * cancelled (and its handle freed) before this runs. */
+    void (*destroy)(struct session *s);
+    /* The worker is draining: say goodbye (IMAP BYE) and session_end() now
+     * if no command runs, else set s->bye_pending and do it when the running
+     * command has answered. NULL: the session just ends. */
+    void (*shutdown)(struct session *s);
 };
 
 struct session {
@@ -95,7 +123,14 @@ struct session {
     ev_timer idle;
     double idle_timeout;          /* seconds; the protocol sets it */
     struct rpc_call *calls;       /* in flight for this session */
+    struct cs_entry *cluster;     /* cluster state (cluster_state.c) */
     bool closing;
+    bool bye_pending;             /* draining: goodbye after the running command */
+    bool drain_scheduled;         /* draining: the idle timer now means "say goodbye" */
+    int m_proto, m_state;         /* metric labels (frontend_metrics.h) */
+    unsigned long long m_in, m_out;   /* bytes already counted */
+    struct session *next, **prev; /* every session of the worker */
+    bool tls;                     /* implicit TLS, or STARTTLS/STLS accepted */
 };
 
 /* Fills the common part of a request for this session. */
@@ -104,9 +139,23 @@ void session_touch(struct session *s);
 void session_set_idle_timeout(struct session *s, double seconds);
 /* Ends the session after queued output is written. */
 void session_end(struct session *s, const char *reason);
+/* The session's protocol state for the connections gauge (MS_* in
+ * frontend_metrics.h). */
+void session_set_state(struct session *s, int state);
+/* A password check's outcome for the auth counter (MA_*). */
+void session_auth_result(struct session *s, int result);
+/* Draining (SIGTERM): every session is asked to shut down (protocol
+ * shutdown hook) at a random moment within window seconds. */
+void sessions_drain(double window);
+/* Closes every session at once (end of the grace period). */
+void sessions_close_all(const char *reason);
 int listener_start(const char *spec, const struct protocol *proto);
+/* The same for implicit TLS: the handshake comes first, then the greeting
+ * (start() queues it; it goes out once the handshake is done). */
+int listener_start_tls(const char *spec, const struct protocol *proto);
 
 extern const struct protocol imap_protocol;
 extern const struct protocol pop3_protocol;
+extern const struct protocol lmtp_protocol;
 
 #endif

@@ -2,9 +2,14 @@
  * clients and forward every operation to a backend. */
 #include "frontend.h"
 
+#include "cluster_state.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "frontend_ops.h"
+#include "frontend_metrics.h"
 #include "supervisor.h"
+#include "tls.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +19,7 @@ void listeners_stop(void);
 
 static struct frontend_settings cfg;
 struct frontend *frontend;
+static struct tls_ctx *tls_at_start;   /* loaded before forking; NULL: TLS off */
 
 static struct setting settings[] = {
     { "workers", SETTING_INT, "0", "worker processes (0: one per CPU)", &cfg.workers, 0, 256 },
@@ -39,24 +45,81 @@ static struct setting settings[] = {
     { "rpc_chunk", SETTING_INT, "262144", "bytes per streamed APPEND chunk", &cfg.rpc_chunk, 4096, 1048576 },
     { "max_connections", SETTING_INT, "100000", "client connections per worker", &cfg.max_connections, 1, 10000000 },
     { "shutdown_grace", SETTING_INT, "10", "seconds sessions get to finish on SIGTERM", &cfg.shutdown_grace, 0, 3600 },
+    { "drain_window", SETTING_INT, "5", "seconds over which sessions get BYE on SIGTERM, at random moments (shorter than shutdown_grace)", &cfg.drain_window, 0, 3600 },
+    { "http_listen", SETTING_STR, "", "HTTP listener for /metrics, /healthz, /readyz (host:port; empty: off)", &cfg.http_listen, 0, 0 },
+    { "log_format", SETTING_STR, "logfmt", "logfmt or json (one line per event)", &cfg.log_format, 0, 0 },
+    { "session_ttl", SETTING_INT, "60", "seconds a session stays in the Redis registry unless refreshed (every third of it)", &cfg.session_ttl, 3, 86400 },
+    { "pop3_lock_ttl", SETTING_INT, "30", "seconds the cluster-wide POP3 maildrop lock outlives a dead node", &cfg.pop3_lock_ttl, 1, 3600 },
+    { "imap_idle_keepalive", SETTING_INT, "120", "seconds between \"* OK Still here\" during IDLE", &cfg.imap_idle_keepalive, 1, 3600 },
+    { "imap_idle_poll", SETTING_INT, "30", "seconds between IDLE checks for changes when Redis push is unavailable", &cfg.imap_idle_poll, 1, 3600 },
+    { "imaps_listen", SETTING_STR, "", "IMAP over implicit TLS listener (host:port; empty: off)", &cfg.imaps_listen, 0, 0 },
+    { "pop3s_listen", SETTING_STR, "", "POP3 over implicit TLS listener (host:port; empty: off)", &cfg.pop3s_listen, 0, 0 },
+    { "tls_cert", SETTING_STR, "", "TLS certificate chain, PEM (empty: no TLS and no STARTTLS); re-read on SIGHUP", &cfg.tls_cert, 0, 0 },
+    { "tls_key", SETTING_STR, "", "TLS private key, PEM; re-read on SIGHUP", &cfg.tls_key, 0, 0 },
+    { "tls_certs", SETTING_STR, "", "extra certificates chosen by SNI: CERT:KEY,CERT:KEY", &cfg.tls_certs, 0, 0 },
+    { "tls_ciphers", SETTING_STR, TLS_DEFAULT_CIPHERS, "TLS 1.2 cipher list (OpenSSL syntax)", &cfg.tls_ciphers, 0, 0 },
+    { "tls_ciphersuites", SETTING_STR, TLS_DEFAULT_CIPHERSUITES, "TLS 1.3 cipher suites", &cfg.tls_ciphersuites, 0, 0 },
+    { "lmtp_listen", SETTING_STR, "127.0.0.1:1024", "LMTP listener (host:port; empty: off)", &cfg.lmtp_listen, 0, 0 },
+    { "lmtp_max_message_size", SETTING_INT, "52428800", "largest message LMTP accepts, bytes (SIZE)", &cfg.lmtp_max_message_size, 1024, 2147483647 },
+    { "lmtp_max_recipients", SETTING_INT, "100", "recipients per LMTP transaction", &cfg.lmtp_max_recipients, 1, 10000 },
+    { "lmtp_max_line", SETTING_INT, "4096", "bytes per LMTP command or message line (RFC 5321: 998 + slack)", &cfg.lmtp_max_line, 1000, 1048576 },
+    { "lmtp_idle_timeout", SETTING_INT, "300", "LMTP idle seconds (RFC 5321 4.5.3.2: at least 300 in DATA)", &cfg.lmtp_idle_timeout, 1, 86400 },
+    { "lmtp_save_to_detail_mailbox", SETTING_INT, "1", "1: user+folder@domain delivers into folder when it exists", &cfg.lmtp_save_to_detail_mailbox, 0, 1 },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     log_info("\"worker stopping\"");
-    listeners_stop();
-    ev_break(loop, EVBREAK_ALL);
+    frontend_drain_start();
+}
+
+static struct tls_ctx *load_tls(char *err, size_t errlen)
+{
+    struct tls_settings ts = { .cert = cfg.tls_cert, .key = cfg.tls_key, .certs = cfg.tls_certs,
+                               .ciphers = cfg.tls_ciphers, .ciphersuites = cfg.tls_ciphersuites };
+    return tls_ctx_new_server(&ts, err, errlen);
+}
+
+/* SIGHUP: certificates and keys are read again. New connections get the new
+ * context; sessions already in TLS keep theirs (each holds a reference). A
+ * file that does not load leaves the old context in place. */
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    if (!frontend->tls)
+        return;
+    char err[512], serial[80];
+    struct tls_ctx *t = load_tls(err, sizeof err);
+    if (!t) {
+        log_error("\"TLS reload failed, keeping the old certificate\" error=\"%s\"", err);
+        return;
+    }
+    tls_ctx_unref(&frontend->tls);
+    frontend->tls = t;
+    tls_ctx_serial(t, serial, sizeof serial);
+    log_info("\"TLS reloaded\" serial=%s", serial);
 }
 
 static int worker_main(int index, void *arg)
 {
-    struct frontend f = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg, .worker = index };
+    struct frontend f = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg, .worker = index,
+                          .tls = tls_at_start };
     frontend = &f;
+    metrics_worker_start(index);   /* before anything can count */
+    ev_signal hup;
+    ev_signal_init(&hup, on_reload, SIGHUP);
+    ev_signal_start(f.loop, &hup);
     if (rpc_client_start(cfg.backends) < 0)
         return 1;
+    if (cluster_state_start() < 0)
+        return 1;
     if (listener_start(cfg.imap_listen, &imap_protocol) < 0 ||
-        listener_start(cfg.pop3_listen, &pop3_protocol) < 0)
+        listener_start(cfg.pop3_listen, &pop3_protocol) < 0 ||
+        listener_start_tls(cfg.imaps_listen, &imap_protocol) < 0 ||
+        listener_start_tls(cfg.pop3s_listen, &pop3_protocol) < 0 ||
+        listener_start(cfg.lmtp_listen, &lmtp_protocol) < 0)
+        return 1;
+    if (frontend_ops_start() < 0)
         return 1;
     ev_signal term, intr;
     ev_signal_init(&term, on_stop, SIGTERM);
@@ -90,12 +153,36 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(lvl);
+    enum log_format lfmt;
+    if (log_parse_format(cfg.log_format, &lfmt) < 0) {
+        fprintf(stderr, "petrel-frontend: log_format must be logfmt or json\n");
+        return 2;
+    }
+    log_set_format(lfmt);
+    if (cfg.drain_window > 0 && cfg.drain_window >= cfg.shutdown_grace) {
+        fprintf(stderr, "petrel-frontend: drain_window (%ld) must be shorter than shutdown_grace (%ld)\n",
+                cfg.drain_window, cfg.shutdown_grace);
+        return 2;
+    }
     log_init("frontend", -1);
+    if (*cfg.tls_cert || *cfg.tls_key || *cfg.imaps_listen || *cfg.pop3s_listen) {
+        tls_at_start = load_tls(err, sizeof err);
+        if (!tls_at_start) {
+            fprintf(stderr, "petrel-frontend: %s\n", err);
+            return 2;
+        }
+    }
     struct supervisor sv = {
         .role = "frontend",
         .workers = cfg.workers ? (int)cfg.workers : supervisor_default_workers(),
-        .grace_seconds = (int)cfg.shutdown_grace,
+        /* Workers end themselves after shutdown_grace; the supervisor's
+         * SIGKILL comes only after that (its clock has 1 s granularity). */
+        .grace_seconds = (int)cfg.shutdown_grace + 2,
         .worker_main = worker_main,
     };
+    if (metrics_init(frontend_metrics, FM_COUNT, sv.workers) < 0) {
+        fprintf(stderr, "petrel-frontend: cannot map the metrics segment\n");
+        return 1;
+    }
     return supervisor_run(&sv);
 }

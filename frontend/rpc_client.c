@@ -5,6 +5,7 @@
 #include "frontend.h"
 
 #include "frame.h"
+#include "frontend_metrics.h"
 #include "log.h"
 #include "net.h"
 
@@ -32,6 +33,8 @@ struct rpc_call {
     bool unsent;                             /* no backend: fails from the loop */
     uint8_t *saved;                          /* packed request, for a retry */
     size_t saved_len;
+    double t0;                               /* sent at (metrics) */
+    int m_op;                                /* op label (metrics) */
 };
 
 struct link {
@@ -43,6 +46,7 @@ struct link {
     ev_timer retry;
     struct rpc_call *calls[CALL_BUCKETS];
     long inflight;
+    bool going_away;                         /* the backend drains: no new calls */
 };
 
 static struct link links[MAX_BACKENDS];
@@ -64,6 +68,9 @@ static void hash_remove(struct rpc_call *c)
         if (*pp == c) {
             *pp = c->hnext;
             c->link->inflight--;
+            metrics_add(FM_RPC_INFLIGHT, NULL, -1);
+            if (c->link->going_away && c->link->inflight == 0)
+                conn_close(&c->link->conn, "backend shutting down");
             break;
         }
     c->link = NULL;
@@ -97,7 +104,7 @@ static struct link *pick_link(struct link *avoid)
 {
     for (int i = 0; i < nlinks; i++) {
         struct link *l = &links[(rr + (unsigned)i) % (unsigned)nlinks];
-        if (l->up && l != avoid) {
+        if (l->up && !l->going_away && l != avoid) {
             rr = (unsigned)(l - links) + 1;
             return l;
         }
@@ -115,6 +122,14 @@ static void send_saved(struct link *l, struct rpc_call *c)
     c->hnext = *bucket(l, c->id);
     *bucket(l, c->id) = c;
     l->inflight++;
+    metrics_add(FM_RPC_INFLIGHT, NULL, 1);
+}
+
+/* A call's final answer (or failure), for the metrics. */
+static void call_finished(const struct rpc_call *c, int status)
+{
+    metrics_inc(FM_RPC_REQUESTS, (int[]){ c->m_op, fm_status(status) });
+    metrics_observe(FM_RPC_DURATION, (int[]){ c->m_op }, metrics_now() - c->t0);
 }
 
 static void fail_call(struct rpc_call *c, const char *why)
@@ -125,6 +140,7 @@ static void fail_call(struct rpc_call *c, const char *why)
     resp.text = (char *)why;
     rpc_cb *cb = c->cb;
     void *ctx = c->ctx;
+    call_finished(c, PETREL__STATUS__TEMPFAIL);
     call_free(c);
     cb(&resp, ctx);
 }
@@ -143,6 +159,8 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
     c->flags = flags;
     c->cb = cb;
     c->ctx = ctx;
+    c->t0 = metrics_now();
+    c->m_op = fm_op((int)req->op_case);
     req->id = c->id;
     c->saved_len = protobuf_c_message_get_packed_size(&req->base);
     c->saved = malloc(c->saved_len + 1);
@@ -204,8 +222,26 @@ void rpc_cancel_all(struct rpc_call **owner)
         rpc_cancel(*owner);
 }
 
+/* Id 0 answers no call: the backend is draining ("go away"). It finishes what
+ * it has; new calls go elsewhere, and the link closes once it carries none,
+ * so no request can be in transit when it goes. */
+static void link_going_away(struct link *l)
+{
+    if (l->going_away)
+        return;
+    l->going_away = true;
+    log_info("\"backend draining, moving off its link\" backend=%s inflight=%ld", l->addr,
+             l->inflight);
+    if (l->inflight == 0)
+        conn_close(&l->conn, "backend shutting down");
+}
+
 static void on_response(struct link *l, const Petrel__Response *resp)
 {
+    if (resp->id == 0) {
+        link_going_away(l);
+        return;
+    }
     struct rpc_call *c = *bucket(l, resp->id);
     while (c && c->id != resp->id)
         c = c->hnext;
@@ -214,8 +250,10 @@ static void on_response(struct link *l, const Petrel__Response *resp)
     c->answered = true;
     rpc_cb *cb = c->cb;
     void *ctx = c->ctx;
-    if (!resp->more)
+    if (!resp->more) {
+        call_finished(c, resp->status);
         call_free(c);
+    }
     cb(resp, ctx);
 }
 
@@ -247,7 +285,9 @@ static void on_connect(struct conn *cn)
 {
     struct link *l = cn->ctx;
     l->up = true;
+    l->going_away = false;
     l->backoff = BACKOFF_MIN;
+    metrics_add(FM_BACKEND_LINKS_UP, NULL, 1);
     log_info("\"backend link up\" backend=%s", l->addr);
 }
 
@@ -259,7 +299,14 @@ static void on_close(struct conn *cn, const char *reason)
 {
     struct link *l = cn->ctx;
     if (l->up)
+        metrics_add(FM_BACKEND_LINKS_UP, NULL, -1);
+    if (l->up && l->going_away)
+        log_info("\"backend link closed: backend draining\" backend=%s", l->addr);
+    else if (l->up)
         log_warn("\"backend link lost\" backend=%s reason=\"%s\"", l->addr, reason);
+    if (l->going_away)
+        l->backoff = BACKOFF_MIN;   /* its replacement may be up soon */
+    l->going_away = false;
     l->up = false;
     l->in_use = false;
     conn_release(cn);
@@ -273,6 +320,7 @@ static void on_close(struct conn *cn, const char *reason)
             orphans = c;
         }
     }
+    metrics_add(FM_RPC_INFLIGHT, NULL, -l->inflight);
     l->inflight = 0;
     while (orphans) {
         struct rpc_call *c = orphans;

@@ -44,6 +44,12 @@ static void append_free(struct imap_append *a)
     free(a);
 }
 
+void imap_append_forget_call(struct imap_session *is)
+{
+    if (is->append)
+        is->append->call = NULL;
+}
+
 void imap_append_abort(struct imap_session *is)
 {
     if (!is->append)
@@ -182,7 +188,9 @@ void imap_append_data(struct imap_session *is, const char *p, size_t n, bool las
     if (!a || a->answered)
         return;   /* failed already: the client's bytes are read and dropped */
     buf_append(&a->piece, p, n);
-    if (buf_len(&a->piece) >= (size_t)frontend->cfg->rpc_chunk || last)
+    /* The last piece waits for the end of the command line: only a complete,
+     * valid command may commit a message (imap_append_finish). */
+    if (buf_len(&a->piece) >= (size_t)frontend->cfg->rpc_chunk && !last)
         send_piece(is, a);
 }
 
@@ -195,13 +203,16 @@ void imap_append_finish(struct imap_session *is, const char *rest, size_t len)
     a->finished = true;
     if (len) {
         /* MULTIAPPEND is not offered; a client sending it anyway gets BAD, and
-         * a message still streaming is cancelled (rolled back). */
+         * a message already streaming is cancelled, so its transaction rolls
+         * back: nothing of a refused command is stored. */
         is->append = NULL;
         append_free(a);
         imap_done(is, "BAD", "Unexpected data after the APPEND message.");
         return;
     }
-    if (a->answered)
+    if (!a->answered)
+        send_piece(is, a);   /* the last piece: now the backend may commit */
+    else
         reply(is);
 }
 
@@ -221,10 +232,17 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
     snprintf(is->tag, sizeof is->tag, "%.*s", (int)cmd.tag_len, cmd.tag);
     const struct imap_arg *args = cmd.args;
     size_t n = cmd.arg_count;
+    if (n == 1 && args[0].type == IMAP_ARG_LITERAL && args[0].pending) {
+        /* The mailbox name itself is the literal: an ordinary small one. */
+        imap_command_free(&cmd);
+        return -1;
+    }
     struct imap_append *a = calloc(1, sizeof *a);
     const char *bad = NULL;
-    if (n < 2 || n > 4 || !(a->mailbox = imap_arg_strdup(&args[0])))
+    if (n < 2 || n > 4)
         bad = "APPEND expects a mailbox, optional flags and date, and a message.";
+    else if (!(a->mailbox = imap_mailbox_name(&args[0])))
+        bad = "Invalid mailbox name.";
     size_t i = 1;
     if (!bad && i < n - 1 && args[i].type == IMAP_ARG_LIST) {
         if (imap_parse_flags(&args[i], &a->flags, &a->keywords, &a->nkw) < 0)
@@ -248,12 +266,11 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
             conn_printf(&is->s.conn, "%s BAD %s\r\n", is->tag, bad ? bad : "Message too large.");
         else
             conn_printf(&is->s.conn, "%s NO [TOOBIG] Message too large.\r\n", is->tag);
+        imap_count_result(is, bad || lit->nonsync ? "BAD" : "NO");
         append_free(a);
         imap_reader_reject_literal(&is->reader);
         return 0;
     }
-    if (strcasecmp(a->mailbox, "INBOX") == 0)
-        memcpy(a->mailbox, "INBOX", 5);
     a->size = lit->size;
     is->append = a;
     if (!lit->nonsync)

@@ -8,7 +8,9 @@
 static void create_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
-    if (resp->status != PETREL__STATUS__OK)
+    if (resp->status == PETREL__STATUS__NO)
+        imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
+    else if (resp->status != PETREL__STATUS__OK)
         imap_done_rpc(is, resp);
     else
         imap_done(is, "OK", "Create completed.");
@@ -16,10 +18,14 @@ static void create_done(const Petrel__Response *resp, void *ctx)
 
 void cmd_create(struct imap_session *is, const struct imap_command *cmd)
 {
-    char *name = cmd->arg_count == 1 ? imap_arg_strdup(&cmd->args[0]) : NULL;
+    if (cmd->arg_count != 1) {
+        imap_done(is, "BAD", "CREATE expects a mailbox name.");
+        return;
+    }
+    char *name = imap_mailbox_name(&cmd->args[0]);
     if (!name || !*name) {
         free(name);
-        imap_done(is, "BAD", "CREATE expects a mailbox name.");
+        imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
         return;
     }
     size_t len = strlen(name);

@@ -1,6 +1,8 @@
 /* EXPUNGE, and CLOSE, which expunges silently and then deselects. */
 #include "imap/imap_session.h"
 
+#include "cluster_state.h"
+
 #include <string.h>
 
 static void expunge_done(const Petrel__Response *resp, void *ctx)
@@ -16,17 +18,20 @@ static void expunge_done(const Petrel__Response *resp, void *ctx)
     if (close) {
         imap_sel_clear(&is->sel);
         is->state = IMAP_AUTH;
+        cluster_session_mailbox(&is->s, NULL);
         imap_done(is, "OK", "Close completed.");
     } else {
         imap_done(is, "OK", "Expunge completed.");
     }
 }
 
-static void start_expunge(struct imap_session *is)
+/* uids NULL: every \Deleted message; else only those among them (UID EXPUNGE). */
+static void start_expunge(struct imap_session *is, Petrel__UidRanges *uids)
 {
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__ExpungeReq er = PETREL__EXPUNGE_REQ__INIT;
     er.mailbox_id = is->sel.mailbox_id;
+    er.uids = uids;
     er.require_deleted = true;
     req.op_case = PETREL__REQUEST__OP_EXPUNGE;
     req.expunge = &er;
@@ -36,15 +41,31 @@ static void start_expunge(struct imap_session *is)
 
 void cmd_expunge(struct imap_session *is, const struct imap_command *cmd)
 {
-    if (cmd->arg_count) {
-        imap_done(is, "BAD", "EXPUNGE takes no arguments.");
+    if (cmd->arg_count != (is->uid_cmd ? 1u : 0u) ||
+        (is->uid_cmd && cmd->args[0].type != IMAP_ARG_ATOM)) {
+        imap_done(is, "BAD", is->uid_cmd ? "UID EXPUNGE expects a UID set." : "EXPUNGE takes no arguments.");
         return;
     }
     if (is->sel.read_only) {
         imap_done(is, "NO", "[READ-ONLY] Mailbox is read-only.");
         return;
     }
-    start_expunge(is);
+    if (!is->uid_cmd) {
+        start_expunge(is, NULL);
+        return;
+    }
+    Petrel__UidRanges ranges;
+    const char *err;
+    if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, true, &ranges, &err) < 0) {
+        imap_done(is, "BAD", "Error in IMAP command UID EXPUNGE: %s.", err);
+        return;
+    }
+    if (ranges.n_bounds == 0) {
+        imap_done(is, "OK", "Expunge completed.");
+        return;
+    }
+    start_expunge(is, &ranges);
+    imap_ranges_free(&ranges);
 }
 
 void cmd_close(struct imap_session *is, const struct imap_command *cmd)
@@ -54,11 +75,12 @@ void cmd_close(struct imap_session *is, const struct imap_command *cmd)
         return;
     }
     if (!is->sel.read_only) {
-        start_expunge(is);
+        start_expunge(is, NULL);
         return;
     }
     imap_sel_clear(&is->sel);
     is->state = IMAP_AUTH;
+    cluster_session_mailbox(&is->s, NULL);
     imap_done(is, "OK", "Close completed.");
 }
 
@@ -70,5 +92,6 @@ void cmd_unselect(struct imap_session *is, const struct imap_command *cmd)
     }
     imap_sel_clear(&is->sel);
     is->state = IMAP_AUTH;
+    cluster_session_mailbox(&is->s, NULL);
     imap_done(is, "OK", "Unselect completed.");
 }

@@ -378,6 +378,14 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     }
     if (is->sel.read_only)
         st->set_seen = false;
+    /* Setting \Seen implicitly reports the new flags (RFC 3501 6.4.5). */
+    bool has_flags = false;
+    for (int i = 0; i < st->nitems; i++)
+        has_flags |= st->items[i].kind == I_FLAGS;
+    if (st->set_seen && !has_flags) {
+        memset(&st->items[st->nitems], 0, sizeof st->items[0]);
+        st->items[st->nitems++].kind = I_FLAGS;
+    }
     Petrel__UidRanges ranges;
     const char *err;
     if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &ranges, &err) < 0) {

@@ -66,7 +66,7 @@ static void list_done(const Petrel__Response *resp, void *ctx)
         if (m->special_use && *m->special_use)
             buf_printf(out, " %s", m->special_use);
         buf_puts(out, ") \"/\" ");
-        imap_write_astring(out, m->name, strlen(m->name), 1024);
+        imap_write_mailbox(out, m->name);
         buf_puts(out, "\r\n");
     }
     imap_flush(is);
@@ -75,8 +75,9 @@ static void list_done(const Petrel__Response *resp, void *ctx)
 
 void cmd_list(struct imap_session *is, const struct imap_command *cmd)
 {
-    char *ref = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[0]) : NULL;
-    char *pat = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[1]) : NULL;
+    /* Reference and pattern are modified UTF-7 too; wildcards are ASCII. */
+    char *ref = cmd->arg_count == 2 ? imap_mailbox_name(&cmd->args[0]) : NULL;
+    char *pat = cmd->arg_count == 2 ? imap_mailbox_name(&cmd->args[1]) : NULL;
     if (!ref || !pat) {
         free(ref);
         free(pat);

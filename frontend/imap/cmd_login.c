@@ -1,6 +1,8 @@
 /* LOGIN (RFC 9051 6.2.3): the password is checked by a backend. */
 #include "imap/imap_session.h"
 
+#include "cluster_state.h"
+#include "frontend_metrics.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -10,16 +12,20 @@ static void login_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     if (resp->status == PETREL__STATUS__NO) {
+        session_auth_result(&is->s, MA_FAILURE);
         imap_done(is, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
         return;
     }
     if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_LOGIN) {
+        session_auth_result(&is->s, MA_TEMPFAIL);
         imap_done(is, "NO", "[UNAVAILABLE] Temporary authentication failure, try again later.");
         return;
     }
+    session_auth_result(&is->s, MA_SUCCESS);
     is->s.account_id = resp->login->account_id;
     is->s.user = strdup(resp->login->address);
     is->state = IMAP_AUTH;
+    cluster_session_login(&is->s, &imap_cluster_hooks);
     session_set_idle_timeout(&is->s, (double)frontend->cfg->imap_autologout);
     log_info("\"login\" session=%s user=%s", is->s.id, is->s.user);
     imap_done(is, "OK", "[CAPABILITY %s] Logged in.", imap_capabilities(is));

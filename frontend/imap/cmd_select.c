@@ -1,6 +1,8 @@
 /* SELECT and EXAMINE (RFC 9051 6.3.2, 6.3.3; RFC 3501 for IMAP4rev1 clients). */
 #include "imap/imap_session.h"
 
+#include "cluster_state.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +28,7 @@ static void select_done(const Petrel__Response *resp, void *ctx)
     sel->read_only = read_only;
     imap_sel_set_uids(sel, sr->uids, sr->n_uids);
     is->state = IMAP_SELECTED;
+    cluster_session_mailbox(&is->s, name);
     imap_untagged(is, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
     imap_untagged(is, "OK [PERMANENTFLAGS (%s)] %s",
                   read_only ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*",
@@ -45,21 +48,25 @@ static void select_done(const Petrel__Response *resp, void *ctx)
 
 void cmd_select(struct imap_session *is, const struct imap_command *cmd)
 {
-    char *name = cmd->arg_count == 1 ? imap_arg_strdup(&cmd->args[0]) : NULL;
-    if (!name) {
+    if (cmd->arg_count != 1) {
         imap_done(is, "BAD", "%s expects a mailbox name.", is->def->name);
         return;
     }
+    char *name = imap_mailbox_name(&cmd->args[0]);
     /* Selecting deselects first, even when the new SELECT fails (RFC 9051). */
     if (is->state == IMAP_SELECTED) {
         imap_sel_clear(&is->sel);
         is->state = IMAP_AUTH;
+        cluster_session_mailbox(&is->s, NULL);
         imap_untagged(is, "OK [CLOSED] Previous mailbox closed.");
     }
-    if (strcasecmp(name, "INBOX") == 0)
-        memcpy(name, "INBOX", 5);
+    if (!name) {
+        imap_done(is, "NO", "Mailbox doesn't exist (invalid name).");
+        return;
+    }
     is->cmd_state = name;
     is->cmd_free = free;
+    is->changed = false;   /* the SELECT sees all before it; later news sets it again */
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__SelectReq sr = PETREL__SELECT_REQ__INIT;
     sr.mailbox = name;

@@ -32,7 +32,7 @@ static void status_done(const Petrel__Response *resp, void *ctx)
     const Petrel__StatusResp *r = resp->status_resp;
     struct buf *out = imap_out(is);
     buf_puts(out, "* STATUS ");
-    imap_write_astring(out, st->name, strlen(st->name), 1024);
+    imap_write_mailbox(out, st->name);
     buf_puts(out, " (");
     const char *sp = "";
     if (st->items & ST_MESSAGES) { buf_printf(out, "%sMESSAGES %u", sp, r->messages); sp = " "; }
@@ -52,10 +52,13 @@ static const struct { const char *name; unsigned bit; } items[] = {
 
 void cmd_status(struct imap_session *is, const struct imap_command *cmd)
 {
-    char *name = cmd->arg_count == 2 ? imap_arg_strdup(&cmd->args[0]) : NULL;
-    if (!name || cmd->args[1].type != IMAP_ARG_LIST || cmd->args[1].count == 0) {
-        free(name);
+    if (cmd->arg_count != 2 || cmd->args[1].type != IMAP_ARG_LIST || cmd->args[1].count == 0) {
         imap_done(is, "BAD", "STATUS expects a mailbox and a list of items.");
+        return;
+    }
+    char *name = imap_mailbox_name(&cmd->args[0]);
+    if (!name) {
+        imap_done(is, "NO", "Mailbox doesn't exist (invalid name).");
         return;
     }
     unsigned want = 0;
@@ -71,8 +74,6 @@ void cmd_status(struct imap_session *is, const struct imap_command *cmd)
         }
         want |= bit;
     }
-    if (strcasecmp(name, "INBOX") == 0)
-        memcpy(name, "INBOX", 5);
     struct status_state *st = calloc(1, sizeof *st);
     st->name = name;
     st->items = want;

@@ -7,7 +7,8 @@
 #define CMD(name) void cmd_##name(struct imap_session *, const struct imap_command *);
 CMD(capability) CMD(noop) CMD(logout) CMD(login) CMD(select) CMD(examine) CMD(close)
 CMD(unselect) CMD(list) CMD(create) CMD(status) CMD(append) CMD(fetch) CMD(store)
-CMD(expunge)
+CMD(expunge) CMD(idle) CMD(copy) CMD(move)
+CMD(starttls)
 #undef CMD
 
 #define ANY (CMD_NOTAUTH | CMD_AUTH)
@@ -15,8 +16,10 @@ CMD(expunge)
 static const struct imap_cmd_def commands[] = {
     { "CAPABILITY", ANY, cmd_capability },
     { "NOOP", ANY, cmd_noop },
+    { "IDLE", CMD_AUTH, cmd_idle },
     { "LOGOUT", ANY, cmd_logout },
     { "LOGIN", CMD_NOTAUTH, cmd_login },
+    { "STARTTLS", CMD_NOTAUTH, cmd_starttls },
     { "SELECT", CMD_AUTH, cmd_select },
     { "EXAMINE", CMD_AUTH, cmd_examine },
     { "LIST", CMD_AUTH, cmd_list },
@@ -26,7 +29,9 @@ static const struct imap_cmd_def commands[] = {
     { "CHECK", CMD_SELECTED, cmd_noop },
     { "CLOSE", CMD_SELECTED, cmd_close },
     { "UNSELECT", CMD_SELECTED, cmd_unselect },
-    { "EXPUNGE", CMD_SELECTED, cmd_expunge },
+    { "EXPUNGE", CMD_SELECTED | CMD_UID, cmd_expunge },
+    { "COPY", CMD_SELECTED | CMD_UID, cmd_copy },
+    { "MOVE", CMD_SELECTED | CMD_UID, cmd_move },
     { "FETCH", CMD_SELECTED | CMD_UID, cmd_fetch },
     { "STORE", CMD_SELECTED | CMD_UID, cmd_store },
 };

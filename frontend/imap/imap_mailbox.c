@@ -2,6 +2,9 @@
  * flags, and resynchronisation with the backend. */
 #include "imap/imap_session.h"
 
+#include "imap/imap_utf7.h"
+#include "imap/imap_write.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,7 +47,8 @@ void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n
         sel->cap = (uint32_t)(n ? n : 1);
         sel->uids = malloc(sel->cap * sizeof *sel->uids);
     }
-    memcpy(sel->uids, uids, n * sizeof *uids);
+    if (n)
+        memcpy(sel->uids, uids, n * sizeof *uids);
     sel->count = (uint32_t)n;
 }
 
@@ -198,6 +202,33 @@ void imap_write_flags(struct buf *out, uint32_t flags, char *const *keywords, si
     buf_puts(out, ")");
 }
 
+char *imap_mailbox_name(const struct imap_arg *arg)
+{
+    const char *p;
+    size_t len;
+    if (!imap_arg_astring(arg, &p, &len))
+        return NULL;
+    struct buf b = {0};
+    if (imap_utf7_to_utf8(p, len, &b) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_append(&b, "", 1);
+    char *name = b.data;
+    /* INBOX is case-insensitive, and so is it as the parent of others. */
+    if (strncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/'))
+        memcpy(name, "INBOX", 5);
+    return name;
+}
+
+void imap_write_mailbox(struct buf *out, const char *utf8)
+{
+    struct buf b = {0};
+    imap_utf8_to_utf7(utf8, strlen(utf8), &b);
+    imap_write_astring(out, buf_len(&b) ? buf_head(&b) : "", buf_len(&b), 1024);
+    buf_free(&b);
+}
+
 char *imap_arg_strdup(const struct imap_arg *arg)
 {
     const char *p;
@@ -263,6 +294,7 @@ static void sync_done(const Petrel__Response *resp, void *ctx)
 
 void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is))
 {
+    is->changed = false;   /* this resync covers what the cluster announced */
     if (is->state != IMAP_SELECTED) {
         done(is);
         return;

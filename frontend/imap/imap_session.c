@@ -4,6 +4,7 @@
  * input waits in the connection's buffer, bounded by its read limit. */
 #include "imap/imap_session.h"
 
+#include "frontend_metrics.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -16,11 +17,18 @@
 
 static void process(struct imap_session *is);
 
+/* Only what is complete is advertised. The string lives until the next call. */
 const char *imap_capabilities(const struct imap_session *is)
 {
-    if (is->state == IMAP_NOTAUTH)
-        return "IMAP4rev1 LITERAL+ UNSELECT";
-    return "IMAP4rev1 LITERAL+ UNSELECT";
+    static char caps[512];
+    snprintf(caps, sizeof caps, "IMAP4rev1 LITERAL+ UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s",
+             frontend->cfg->append_limit, imap_starttls_usable(is) ? " STARTTLS" : "");
+    return caps;
+}
+
+bool imap_starttls_usable(const struct imap_session *is)
+{
+    return is->state == IMAP_NOTAUTH && !is->s.tls && frontend->tls;
 }
 
 static void set_limits(struct imap_session *is)
@@ -57,6 +65,15 @@ static void imap_start(struct session *s)
 
 void imap_flush(struct imap_session *is) { conn_wake_writer(&is->s.conn); }
 
+void imap_input_reset(struct imap_session *is)
+{
+    buf_reset(&is->s.conn.in);
+    imap_reader_free(&is->reader);
+    struct imap_limits lim = { 0 };
+    imap_reader_init(&is->reader, &lim);
+    set_limits(is);
+}
+
 void imap_untagged(struct imap_session *is, const char *fmt, ...)
 {
     va_list ap;
@@ -75,6 +92,7 @@ static void end_command(struct imap_session *is)
     is->cmd_state = NULL;
     is->cmd_free = NULL;
     is->cmd_drain = NULL;
+    imap_idle_free(is);
     imap_command_free(&is->cmd);
     is->def = NULL;
     is->busy = false;
@@ -90,9 +108,15 @@ void imap_done(struct imap_session *is, const char *status, const char *fmt, ...
     buf_puts(imap_out(is), "\r\n");
     imap_flush(is);
     is->bad_count = strcmp(status, "BAD") == 0 ? is->bad_count + 1 : 0;
+    imap_count_result(is, status);
     end_command(is);
     if (is->state == IMAP_LOGOUT) {
         session_end(&is->s, "logout");
+        return;
+    }
+    if (is->s.bye_pending) {   /* draining: this command was the last */
+        conn_puts(&is->s.conn, "* BYE Server shutting down.\r\n");
+        session_end(&is->s, "server shutting down");
         return;
     }
     if (is->bad_count >= MAX_BAD_IN_A_ROW) {
@@ -137,6 +161,7 @@ static void reject_line(struct imap_session *is, const char *reason)
     else
         conn_printf(&is->s.conn, "* BAD %s\r\n", reason);
     is->bad_count++;
+    metrics_inc(FM_COMMANDS, (int[]){ is->s.m_proto, fm_command(NULL), MR_BAD });
 }
 
 static const struct imap_parse_limits *parse_limits(void)
@@ -165,6 +190,8 @@ static bool state_allows(const struct imap_session *is, unsigned flags)
 static void run_command(struct imap_session *is, const char *text, size_t len)
 {
     const char *err = NULL;
+    is->cmd_t0 = metrics_now();
+    is->m_cmd = fm_command(NULL);
     if (imap_parse_command(text, len, 0, parse_limits(), &is->cmd, &err) < 0 ||
         !is->cmd.tag || !is->cmd.name) {
         if (is->cmd.tag)
@@ -179,6 +206,7 @@ static void run_command(struct imap_session *is, const char *text, size_t len)
     is->busy = true;
     is->uid_cmd = is->cmd.uid;
     const struct imap_cmd_def *def = imap_find_command(is->cmd.name, is->cmd.name_len);
+    is->m_cmd = fm_command(def ? def->name : NULL);
     if (!def || (is->cmd.uid && !(def->flags & CMD_UID))) {
         imap_done(is, "BAD", "Error in IMAP command received by server: unknown command.");
         return;
@@ -204,6 +232,8 @@ static void on_literal(struct imap_session *is)
     const struct imap_literal *lit = imap_reader_literal(&is->reader);
     size_t len;
     const char *text = imap_reader_text(&is->reader, &len);
+    is->cmd_t0 = metrics_now();   /* an APPEND starts here; any other command in run_command */
+    is->m_cmd = fm_command("APPEND");
     if (is->state != IMAP_NOTAUTH && imap_append_literal(is, lit, text, len) == 0)
         return;   /* APPEND took it (or answered it) */
     enum imap_read_result r = imap_reader_accept_literal(&is->reader);
@@ -221,6 +251,7 @@ static void process(struct imap_session *is)
         return;
     is->in_process = true;
     struct buf *in = &is->s.conn.in;
+again:
     while (!is->busy && !is->s.closing && !is->s.conn.closed && buf_len(in) > 0 &&
            !imap_append_blocked(is)) {
         size_t used = 0;
@@ -255,12 +286,15 @@ static void process(struct imap_session *is)
                 break;
             }
             reject_line(is, imap_read_error_reason(e));
-        }
-        if (is->bad_count >= MAX_BAD_IN_A_ROW) {
-            conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
-            session_end(&is->s, "too many invalid commands");
+            if (is->bad_count >= MAX_BAD_IN_A_ROW) {
+                conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
+                session_end(&is->s, "too many invalid commands");
+            }
         }
     }
+    /* IDLE reads its DONE itself while the command runs (cmd_idle.c). */
+    if (is->idle && imap_idle_input(is))
+        goto again;
     is->in_process = false;
     /* The state may have changed (login): the next command's limits. */
     if (!is->busy)
@@ -282,11 +316,39 @@ static void imap_on_timeout(struct session *s)
     session_end(s, "idle timeout");
 }
 
+void imap_count_result(struct imap_session *is, const char *status)
+{
+    int r = strcmp(status, "OK") == 0 ? MR_OK : strcmp(status, "NO") == 0 ? MR_NO : MR_BAD;
+    metrics_inc(FM_COMMANDS, (int[]){ is->s.m_proto, is->m_cmd, r });
+    if (is->cmd_t0 > 0)
+        metrics_observe(FM_COMMAND_DURATION, (int[]){ is->s.m_proto, is->m_cmd },
+                        metrics_now() - is->cmd_t0);
+    is->cmd_t0 = 0;
+    static const int states[] = { [IMAP_NOTAUTH] = MS_NOTAUTH, [IMAP_AUTH] = MS_AUTH,
+                                  [IMAP_SELECTED] = MS_SELECTED, [IMAP_LOGOUT] = MS_LOGOUT };
+    session_set_state(&is->s, states[is->state]);
+}
+
+/* Draining: BYE now when no command runs (IDLE counts as none: RFC 9051
+ * lets the server end it with BYE), else after the running one's answer. */
+static void imap_shutdown(struct session *s)
+{
+    struct imap_session *is = (struct imap_session *)s;
+    if ((is->busy || is->append) && !is->idle) {
+        s->bye_pending = true;
+        return;
+    }
+    conn_puts(&s->conn, "* BYE Server shutting down.\r\n");
+    session_end(s, "server shutting down");
+}
+
 static void imap_destroy(struct session *s)
 {
     struct imap_session *is = (struct imap_session *)s;
+    /* The session core has cancelled every call already (frontend.h). */
     if (is->append)
-        imap_append_abort(is);
+        imap_append_forget_call(is);
+    imap_append_abort(is);
     end_command(is);
     imap_sel_clear(&is->sel);
     imap_reader_free(&is->reader);
@@ -301,4 +363,5 @@ const struct protocol imap_protocol = {
     .on_drain = imap_on_drain,
     .on_timeout = imap_on_timeout,
     .destroy = imap_destroy,
+    .shutdown = imap_shutdown,
 };

@@ -60,6 +60,10 @@ struct imap_session {
     struct imap_append *append; /* APPEND whose literal is streaming */
     struct imap_selected sel;
     int bad_count;              /* consecutive BADs, to cut off garbage */
+    double cmd_t0;              /* when the running command arrived (metrics) */
+    int m_cmd;                  /* its command label (frontend_metrics.h) */
+    struct imap_idle *idle;     /* IDLE running: input goes to imap_idle_input() */
+    bool changed;               /* the cluster says the selected mailbox changed */
 };
 
 /* Ends the running command with a tagged response: status is "OK", "NO" or
@@ -68,6 +72,9 @@ void imap_done(struct imap_session *is, const char *status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* Ends a command whose RPC failed, mapping the status to NO [code] text. */
 void imap_done_rpc(struct imap_session *is, const Petrel__Response *resp);
+/* Counts the running command's tagged answer ("OK", "NO", "BAD") in the
+ * metrics; imap_done() does it, a command answering otherwise calls this. */
+void imap_count_result(struct imap_session *is, const char *status);
 void imap_untagged(struct imap_session *is, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Output queue of the client connection. */
@@ -75,6 +82,11 @@ static inline struct buf *imap_out(struct imap_session *is) { return &is->s.conn
 void imap_flush(struct imap_session *is);
 
 const char *imap_capabilities(const struct imap_session *is);
+/* STARTTLS may be used now: before login, not yet TLS, TLS configured. */
+bool imap_starttls_usable(const struct imap_session *is);
+/* Forgets all unprocessed input: what conn.in holds and the reader's state
+ * (STARTTLS: nothing sent in cleartext may be read as a command). */
+void imap_input_reset(struct imap_session *is);
 
 /* Sequence map helpers (imap_mailbox.c). */
 uint32_t imap_seq_of_uid(const struct imap_selected *sel, uint32_t uid);   /* 0: absent */
@@ -98,6 +110,19 @@ void imap_free_keywords(char **kw, size_t n);
 /* Copies an argument's string into a NUL-terminated malloc'd string, or NULL
  * if it is not an astring or holds a NUL. */
 char *imap_arg_strdup(const struct imap_arg *arg);
+/* A mailbox name argument decoded from modified UTF-7 to the stored UTF-8
+ * form, INBOX in upper case; malloc'd, or NULL if the name is invalid. */
+char *imap_mailbox_name(const struct imap_arg *arg);
+/* Writes a stored (UTF-8) mailbox name as an IMAP astring in modified UTF-7. */
+void imap_write_mailbox(struct buf *out, const char *utf8);
+
+/* IDLE (cmd_idle.c): while is->idle, the input loop offers each line to
+ * imap_idle_input() (true: a line was taken). imap_idle_free() ends it. */
+bool imap_idle_input(struct imap_session *is);
+void imap_idle_free(struct imap_session *is);
+/* Kick and change hooks for cluster_state.c; pass to cluster_session_login(). */
+struct cluster_hooks;
+extern const struct cluster_hooks imap_cluster_hooks;
 
 /* Resynchronises the selected mailbox with the backend and reports changes
  * made by other sessions, then calls done. */
@@ -109,6 +134,8 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
 void imap_append_data(struct imap_session *is, const char *p, size_t n, bool last);
 void imap_append_finish(struct imap_session *is, const char *rest, size_t len);
 void imap_append_abort(struct imap_session *is);
+/* The append's RPC call was cancelled by someone else; drop the handle. */
+void imap_append_forget_call(struct imap_session *is);
 /* Too many chunks unacknowledged: stop reading input until the backend catches up. */
 bool imap_append_blocked(const struct imap_session *is);
 

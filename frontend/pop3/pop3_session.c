@@ -27,6 +27,8 @@
  * with CRLF and so is longer than its reported size. */
 #include "frontend.h"
 
+#include "frontend_metrics.h"
+#include "cluster_state.h"
 #include "line_reader.h"
 #include "log.h"
 #include "pop3/pop3_parser.h"
@@ -95,6 +97,13 @@ struct pop3 {
     struct pop3_stream st;
     struct pop3_listing ls;
     bool expunged_any;         /* QUIT removed messages */
+    char *quit_line;           /* QUIT's answer, sent once the maildrop lock is released */
+
+    /* Metrics of the command in progress: its result is that of its first
+     * status line ("+OK", "-ERR"; BAD for the client's errors). */
+    bool m_open;
+    int m_cmd, m_result;
+    double m_t0;
 };
 
 struct pop3_cmd {
@@ -105,12 +114,44 @@ struct pop3_cmd {
 
 static void process_input(struct pop3 *p);
 
+/* ---- metrics ---- */
+
+static void metric_begin(struct pop3 *p, int cmd)
+{
+    p->m_open = true;
+    p->m_cmd = cmd;
+    p->m_result = -1;
+    p->m_t0 = metrics_now();
+}
+
+static void metric_result(struct pop3 *p, int result)
+{
+    if (p->m_open && p->m_result < 0)
+        p->m_result = result;
+}
+
+/* The command has finished (answered in full). */
+static void metric_end(struct pop3 *p)
+{
+    if (!p->m_open)
+        return;
+    p->m_open = false;
+    int r = p->m_result < 0 ? MR_OK : p->m_result;
+    metrics_inc(FM_COMMANDS, (int[]){ p->s.m_proto, p->m_cmd, r });
+    metrics_observe(FM_COMMAND_DURATION, (int[]){ p->s.m_proto, p->m_cmd },
+                    metrics_now() - p->m_t0);
+}
+
 /* ---- output helpers ---- */
 
 static struct conn *out(struct pop3 *p) { return &p->s.conn; }
 
 static void reply(struct pop3 *p, const char *line)
 {
+    if (line[0] == '-')
+        metric_result(p, MR_NO);
+    else if (line[0] == '+' && line[1] == 'O')
+        metric_result(p, MR_OK);
     conn_puts(out(p), line);
     conn_puts(out(p), "\r\n");
 }
@@ -118,6 +159,7 @@ static void reply(struct pop3 *p, const char *line)
 /* An error caused by the client: counted, and too many end the session. */
 static void bad(struct pop3 *p, const char *line)
 {
+    metric_result(p, MR_BAD);
     reply(p, line);
     if (++p->bad_commands >= POP3_MAX_BAD_COMMANDS) {
         reply(p, "-ERR Too many bad commands.");
@@ -132,6 +174,12 @@ static bool gone(struct pop3 *p) { return p->s.closing || p->s.conn.closed; }
 static void command_done(struct pop3 *p)
 {
     p->busy = false;
+    metric_end(p);
+    if (p->s.bye_pending && !gone(p)) {   /* draining: this command was the last */
+        reply(p, "-ERR [SYS/TEMP] Server shutting down.");
+        session_end(&p->s, "server shutting down");
+        return;
+    }
     if (p->processing || gone(p))
         return;   /* the running input loop continues by itself */
     process_input(p);
@@ -145,6 +193,7 @@ static void fail_session(struct pop3 *p, const char *line, const char *why)
     reply(p, line);
     session_end(&p->s, why);
     p->busy = false;
+    metric_end(p);
 }
 
 static void tempfail_line(char *dst, size_t n, const Petrel__Response *resp, const char *dflt)
@@ -177,6 +226,16 @@ static bool want_all(const struct pop3_msg *m) { return true; }
 static bool want_deleted(const struct pop3_msg *m) { return m->deleted; }
 static bool want_seen(const struct pop3_msg *m) { return m->retrieved && !m->deleted; }
 
+/* ---- cluster hooks (cluster_state.c) ---- */
+
+static void pop3_kick(struct session *s)
+{
+    reply((struct pop3 *)s, "-ERR Session kicked.");
+    session_end(s, "kicked by administrator");
+}
+
+static const struct cluster_hooks pop3_cluster_hooks = { .kick = pop3_kick };
+
 /* ---- login: LoginReq, then SelectReq INBOX, then MetaReq for sizes ---- */
 
 static void meta_done(const Petrel__Response *resp, void *ctx);
@@ -192,6 +251,8 @@ static void logged_in(struct pop3 *p)
         }
     p->nmsgs = n;
     p->state = ST_TRANSACTION;
+    cluster_session_login(&p->s, &pop3_cluster_hooks);
+    session_set_state(&p->s, MS_AUTH);
     log_info("\"pop3 login\" session=%s user=%s messages=%zu size=%" PRIu64, p->s.id, p->s.user,
              p->nmsgs, p->total_size);
     reply(p, "+OK Logged in.");
@@ -290,6 +351,7 @@ static void auth_failed(struct pop3 *p)
     log_safe(user, sizeof user, p->login_user);
     log_info("\"pop3 authentication failed\" session=%s user=\"%s\" client=%s", p->s.id, user,
              p->s.client_ip);
+    session_auth_result(&p->s, MA_FAILURE);
     free(p->login_user);
     p->login_user = NULL;
     reply(p, "-ERR [AUTH] Authentication failed.");
@@ -297,6 +359,31 @@ static void auth_failed(struct pop3 *p)
         reply(p, "-ERR Too many authentication failures.");
         session_end(&p->s, "too many authentication failures");
     }
+}
+
+/* The cluster-wide maildrop lock is ours (or Redis is away: allowed,
+ * degraded): open INBOX. Held by another session: back to AUTHORIZATION. */
+static void maildrop_locked(struct session *s, enum cluster_lock_result r)
+{
+    struct pop3 *p = (struct pop3 *)s;
+    if (gone(p))
+        return;
+    if (r == CLUSTER_LOCK_BUSY) {
+        log_info("\"pop3 maildrop locked by another session\" session=%s user=%s", s->id, s->user);
+        free(s->user);
+        s->user = NULL;
+        s->account_id = 0;
+        reply(p, "-ERR [IN-USE] Mailbox is locked by another POP3 session.");
+        command_done(p);
+        return;
+    }
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__SelectReq sel = PETREL__SELECT_REQ__INIT;
+    sel.mailbox = "INBOX";
+    session_request(&p->s, &req);
+    req.op_case = PETREL__REQUEST__OP_SELECT;
+    req.select = &sel;
+    rpc_call(&req, RPC_RETRYABLE, select_done, p, &p->s.calls);
 }
 
 static void login_done(const Petrel__Response *resp, void *ctx)
@@ -316,22 +403,19 @@ static void login_done(const Petrel__Response *resp, void *ctx)
                  (int)resp->status, resp->text);
         free(p->login_user);
         p->login_user = NULL;
+        session_auth_result(&p->s, MA_TEMPFAIL);
         tempfail_line(line, sizeof line, resp, "Temporary authentication failure.");
         reply(p, line);
         command_done(p);
         return;
     }
+    session_auth_result(&p->s, MA_SUCCESS);
     p->s.account_id = resp->login->account_id;
     p->s.user = strdup(resp->login->address);
     free(p->login_user);
     p->login_user = NULL;
-    Petrel__Request req = PETREL__REQUEST__INIT;
-    Petrel__SelectReq sel = PETREL__SELECT_REQ__INIT;
-    sel.mailbox = "INBOX";
-    session_request(&p->s, &req);
-    req.op_case = PETREL__REQUEST__OP_SELECT;
-    req.select = &sel;
-    rpc_call(&req, RPC_RETRYABLE, select_done, p, &p->s.calls);
+    /* RFC 1939 4: the maildrop is locked before it is opened. */
+    cluster_pop3_lock(&p->s, maildrop_locked);
 }
 
 static void start_login(struct pop3 *p, const char *user, const char *pass)
@@ -485,6 +569,36 @@ static void sasl_line(struct pop3 *p, const char *line, size_t len)
 
 /* ---- commands for any state ---- */
 
+/* STLS (RFC 2595) may be used now: before login, not yet TLS, TLS configured. */
+static bool stls_usable(const struct pop3 *p)
+{
+    return p->state == ST_AUTHORIZATION && !p->s.tls && frontend->tls;
+}
+
+/* STLS: "+OK" goes out in cleartext, then the handshake. Whatever the client
+ * pipelined after STLS was sent in cleartext and is dropped unread, line
+ * reader included, so it can never run inside TLS (CVE-2011-0411). */
+static void cmd_stls(struct pop3 *p, const struct pop3_command *cmd)
+{
+    if (cmd->argc != 0) {
+        bad(p, "-ERR STLS takes no arguments.");
+        return;
+    }
+    if (p->s.tls) {
+        bad(p, "-ERR TLS is already active.");
+        return;
+    }
+    if (!frontend->tls) {
+        bad(p, "-ERR TLS support isn't enabled.");
+        return;
+    }
+    line_reader_free(&p->lr);
+    line_reader_init(&p->lr, (size_t)frontend->cfg->pop3_max_line);
+    p->s.tls = true;
+    reply(p, "+OK Begin TLS negotiation now.");
+    conn_start_tls(&p->s.conn, frontend->tls);   /* drops conn.in */
+}
+
 static void cmd_capa(struct pop3 *p, const struct pop3_command *cmd)
 {
     /* RFC 2449 5: what AUTHORIZATION announces must be in both lists. */
@@ -494,8 +608,10 @@ static void cmd_capa(struct pop3 *p, const struct pop3_command *cmd)
                       "UIDL\r\n"
                       "RESP-CODES\r\n"
                       "PIPELINING\r\n"
-                      "AUTH-RESP-CODE\r\n"
-                      "USER\r\n"
+                      "AUTH-RESP-CODE\r\n");
+    if (stls_usable(p))
+        conn_puts(out(p), "STLS\r\n");
+    conn_puts(out(p), "USER\r\n"
                       "SASL PLAIN\r\n"
                       "IMPLEMENTATION Petrel\r\n"
                       ".\r\n");
@@ -505,11 +621,24 @@ static void cmd_noop(struct pop3 *p, const struct pop3_command *cmd) { reply(p, 
 
 /* ---- QUIT and the UPDATE state ---- */
 
-static void quit_finish(struct pop3 *p, const char *line)
+static void quit_unlocked(struct session *s)
 {
-    reply(p, line);
+    struct pop3 *p = (struct pop3 *)s;
+    reply(p, p->quit_line);
     session_end(&p->s, "logged out");
     p->busy = false;
+    metric_end(p);
+}
+
+/* RFC 1939 6: the lock is released before QUIT is answered, so a client that
+ * logs in again right after the +OK finds the maildrop free. */
+static void quit_finish(struct pop3 *p, const char *line)
+{
+    free(p->quit_line);
+    p->quit_line = strdup(line);
+    if (!p->quit_line)
+        abort();
+    cluster_pop3_unlock(&p->s, quit_unlocked);
 }
 
 static void store_done(const Petrel__Response *resp, void *ctx)
@@ -576,6 +705,7 @@ static void cmd_quit(struct pop3 *p, const struct pop3_command *cmd)
         return;
     }
     p->state = ST_UPDATE;
+    session_set_state(&p->s, MS_LOGOUT);
     p->busy = true;
     if (p->ndeleted == 0) {
         update_seen(p);
@@ -810,6 +940,8 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
                      p->s.id, uid, (int)resp->status, resp->text);
             session_end(&p->s, "message stream failed");
             p->busy = false;
+            metric_result(p, MR_NO);
+            metric_end(p);
             return;
         }
         if (resp->status == PETREL__STATUS__NONEXISTENT) {
@@ -893,6 +1025,7 @@ static void cmd_top(struct pop3 *p, const struct pop3_command *cmd)
 
 static const struct pop3_cmd commands[] = {
     { "CAPA", ST_AUTHORIZATION | ST_TRANSACTION, cmd_capa },
+    { "STLS", ST_AUTHORIZATION, cmd_stls },
     { "QUIT", ST_AUTHORIZATION | ST_TRANSACTION, cmd_quit },
     { "NOOP", ST_TRANSACTION, cmd_noop },
     { "USER", ST_AUTHORIZATION, cmd_user },
@@ -913,6 +1046,7 @@ static void handle_line(struct pop3 *p, const char *line, size_t len)
         sasl_line(p, line, len);
         return;
     }
+    metric_begin(p, fm_command(NULL));
     struct pop3_limits limits = { .max_args = POP3_MAX_ARGS,
                                   .max_arg_len = (size_t)frontend->cfg->pop3_max_line };
     struct pop3_command cmd = { .args = p->args };
@@ -926,6 +1060,7 @@ static void handle_line(struct pop3 *p, const char *line, size_t len)
         bad(p, msg);
         return;
     }
+    p->m_cmd = fm_command(cmd.keyword);
     bool secret = strcmp(cmd.keyword, "PASS") == 0 || strcmp(cmd.keyword, "AUTH") == 0;
     log_debug("\"pop3 command\" session=%s cmd=%s args=%zu%s", p->s.id, cmd.keyword, cmd.argc,
               secret ? " (redacted)" : "");
@@ -956,10 +1091,15 @@ static void process_input(struct pop3 *p)
             break;
         if (r == LINE_READ_TOO_LONG) {
             p->sasl_wait = false;
+            if (!p->m_open)
+                metric_begin(p, fm_command(NULL));
             bad(p, "-ERR Line too long.");
+            metric_end(p);
             continue;
         }
         handle_line(p, line, len);
+        if (!p->busy && !p->sasl_wait)
+            metric_end(p);
     }
     p->processing = false;
     if (p->busy && !gone(p))
@@ -1016,6 +1156,18 @@ static void pop3_on_timeout(struct session *s)
     session_end(s, "idle timeout");
 }
 
+/* Draining: goodbye now when no command runs, else after it. */
+static void pop3_shutdown(struct session *s)
+{
+    struct pop3 *p = (struct pop3 *)s;
+    if (p->busy) {
+        s->bye_pending = true;
+        return;
+    }
+    reply(p, "-ERR [SYS/TEMP] Server shutting down.");
+    session_end(s, "server shutting down");
+}
+
 static void pop3_destroy(struct session *s)
 {
     struct pop3 *p = (struct pop3 *)s;
@@ -1024,6 +1176,7 @@ static void pop3_destroy(struct session *s)
         explicit_bzero(p->login_user, strlen(p->login_user));
     free(p->login_user);
     free(p->msgs);
+    free(p->quit_line);
     free(p);
 }
 
@@ -1035,4 +1188,5 @@ const struct protocol pop3_protocol = {
     .on_drain = pop3_on_drain,
     .on_timeout = pop3_on_timeout,
     .destroy = pop3_destroy,
+    .shutdown = pop3_shutdown,
 };

@@ -138,9 +138,11 @@ class Cluster:
             raise RuntimeError(f"cluster down failed ({r.returncode}):\n{r.stderr}")
 
 
-def cluster_up(frontends=1, backends=1, prefix="cluster-"):
+def cluster_up(frontends=1, backends=1, prefix="cluster-", env=None):
     """Brings up a cluster in a new directory under build/test-clusters;
-    on failure stops what was started and raises with the logs' tails."""
+    on failure stops what was started and raises with the logs' tails.
+    env: extra PETREL_CLUSTER_* variables for deploy/local/cluster, e.g.
+    {"PETREL_CLUSTER_FRONTEND_CONF": "pop3_lock_ttl = 2"}."""
     for b in ("petrel-frontend", "petrel-backend", "petrel-admin"):
         if not (ROOT / "bin" / b).exists():
             raise RuntimeError(f"bin/{b} is missing: run make first")
@@ -149,7 +151,7 @@ def cluster_up(frontends=1, backends=1, prefix="cluster-"):
     cmd = [str(CLUSTER_SCRIPT), "up", "--frontends", str(frontends),
            "--backends", str(backends), "--dir", directory]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(),
+        r = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(**(env or {})),
                            timeout=UP_TIMEOUT)
     except subprocess.TimeoutExpired:
         r = None
@@ -181,13 +183,13 @@ def cluster(request):
 
 @pytest.fixture
 def cluster_factory(request):
-    """A function (frontends=1, backends=1) -> Cluster for tests that need a
+    """A function (frontends=1, backends=1, env=None) -> Cluster for tests that need a
     cluster of their own; every cluster it made is stopped after the test."""
     made = []
     failed_before = request.session.testsfailed
 
-    def make(frontends=1, backends=1):
-        made.append(cluster_up(frontends, backends, prefix="extra-"))
+    def make(frontends=1, backends=1, env=None):
+        made.append(cluster_up(frontends, backends, prefix="extra-", env=env))
         return made[-1]
 
     yield make

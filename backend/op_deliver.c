@@ -1,0 +1,549 @@
+/* LMTP: RCPT (does this recipient exist?) and DELIVER (store one message for
+ * all of a transaction's recipients).
+ *
+ * DELIVER: the message's total size is unknown until the client's final ".",
+ * so it arrives as a DeliverReq and Chunk frames, the last one flagged. A
+ * message that came whole in the DeliverReq is stored with one statement
+ * (petrel_deliver_data). A longer one is streamed as a streamed APPEND is:
+ * one transaction on a pinned connection stages the body under the first
+ * recipient account that exists (petrel_deliver_begin + petrel_blob_put) as
+ * it arrives, and after the last piece petrel_deliver adds it to every
+ * recipient (copying the body inside the database to the other accounts,
+ * one subtransaction per account and mailbox, so one recipient's failure
+ * leaves the others alone); the reply, one result per recipient, goes out
+ * only after COMMIT. Each Chunk frame is acknowledged once everything
+ * received so far has been written, so the frontend's window of unacked
+ * chunks bounds what waits here. A Cancel (the client vanished) before the
+ * last piece rolls everything back; after it the delivery completes, as an
+ * SMTP server's would once it had the final dot.
+ *
+ * Hook point for change notifications (Redis, later): deliver_committed(),
+ * which knows every (account, mailbox, uid) that was added. */
+#include "backend.h"
+#include "notify.h"
+
+#include "buf.h"
+#include "log.h"
+#include "pgarray.h"
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Must equal the chunk size the schema uses for blob_chunks. */
+#define BLOB_CHUNK 262144
+/* Recipients in one DeliverReq (the SQL function takes up to 10000). */
+#define MAX_RECIPIENTS 10000
+/* Chunk frames the frontend may have unacknowledged; it keeps 2. */
+#define MAX_OWED_ACKS 8
+
+/* ---- RCPT ---- */
+
+static void rcpt_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    if (r->status != DB_OK) {
+        rpc_fail_db(req, r);
+        return;
+    }
+    if (PQntuples(r->res) < 1) {
+        rpc_fail(req, PETREL__STATUS__NONEXISTENT, "No such user");
+        return;
+    }
+    Petrel__RcptResp rr = PETREL__RCPT_RESP__INIT;
+    rr.account_id = db_int(r->res, 0, 0);
+    rr.address = PQgetvalue(r->res, 0, 1);
+    rr.detail = PQgetvalue(r->res, 0, 2);
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_RCPT;
+    resp.rcpt = &rr;
+    rpc_reply(req, &resp);
+}
+
+void op_rcpt(struct rpc_req *req, const Petrel__Request *msg)
+{
+    const char *addr = msg->rcpt->address;
+    if (!addr || !*addr || strlen(addr) > 1024) {
+        rpc_fail(req, PETREL__STATUS__BAD, "Invalid address");
+        return;
+    }
+    struct db_param p[] = { { addr } };
+    db_query(backend->db, STMT_LMTP_RCPT, p, 1, rcpt_done, req);
+}
+
+/* ---- DELIVER ---- */
+
+struct deliver_state {
+    size_t nrcpt;
+    int64_t *rcpt_accounts;      /* for logs and the notification hook */
+    char *accounts;              /* int8[] literal */
+    char *mailboxes;             /* text[] literal */
+    uint64_t received;
+    uint64_t header_size;        /* 0 until the blank line is seen */
+    char tail[4];                /* last bytes seen, to find CRLFCRLF across frames */
+    bool last;                   /* the final piece arrived */
+    struct db_pin *pin;
+    bool pin_waiting;            /* db_pin_acquire has not called back yet */
+    char src_acct[24];           /* the account the body is staged under */
+    long long blob_id;           /* the staged blob, 0 until staged */
+    int seq;                     /* next chunk number */
+    struct buf piece;            /* bytes not yet written as a whole chunk */
+    EVP_MD_CTX *sha;
+    unsigned puts_issued, puts_done;
+    unsigned owed_acks;          /* Chunk frames not acknowledged yet */
+    Petrel__DeliverResult *results;   /* nrcpt, once petrel_deliver answered */
+    Petrel__DeliverResult **result_ptrs;
+    bool failed;
+    Petrel__Status fail_status;
+    char fail_text[256];
+};
+
+static void state_free(struct deliver_state *st)
+{
+    if (!st)
+        return;
+    if (st->pin)
+        db_pin_release(st->pin);
+    if (st->results)
+        for (size_t i = 0; i < st->nrcpt; i++) {
+            free(st->results[i].text);
+            free(st->results[i].mailbox);
+        }
+    free(st->results);
+    free(st->result_ptrs);
+    free(st->rcpt_accounts);
+    free(st->accounts);
+    free(st->mailboxes);
+    buf_free(&st->piece);
+    EVP_MD_CTX_free(st->sha);
+    free(st);
+}
+
+/* Finds where the header ends (after the first empty line), across frames. */
+static void scan_header(struct deliver_state *st, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n && st->header_size == 0; i++) {
+        memmove(st->tail, st->tail + 1, 3);
+        st->tail[3] = (char)p[i];
+        uint64_t pos = st->received + i + 1;
+        if (memcmp(st->tail + 2, "\n\n", 2) == 0 || memcmp(st->tail, "\r\n\r\n", 4) == 0)
+            st->header_size = pos;
+    }
+}
+
+static const char *header_size_text(const struct deliver_state *st, char *buf, size_t n)
+{
+    snprintf(buf, n, "%llu",
+             (unsigned long long)(st->header_size ? st->header_size : st->received));
+    return buf;
+}
+
+/* Where new mail becomes visible: every recipient's result is final and
+ * committed. The change notification (Redis) belongs here. */
+static void deliver_committed(struct rpc_req *req, struct deliver_state *st)
+{
+    for (size_t i = 0; i < st->nrcpt; i++) {
+        const Petrel__DeliverResult *r = &st->results[i];
+        if (r->status == PETREL__STATUS__OK)
+            /* The mailbox is known here by name only: 0 = "some mailbox". */
+            notify_change(st->rcpt_accounts[i], 0, 0, req->session);
+        if (r->status == PETREL__STATUS__OK)
+            log_info("\"delivered\" session=%s account=%lld mailbox=\"%s\" uid=%u size=%llu",
+                     req->session, (long long)st->rcpt_accounts[i], r->mailbox, r->uid,
+                     (unsigned long long)st->received);
+        else
+            log_warn("\"delivery failed\" session=%s account=%lld status=%d error=\"%s\"",
+                     req->session, (long long)st->rcpt_accounts[i], (int)r->status, r->text);
+    }
+}
+
+/* Turns petrel_deliver's rows (idx, err_state, err_text, mailbox,
+ * uidvalidity, uid) into one result per recipient. */
+static void take_results(struct deliver_state *st, const PGresult *res)
+{
+    st->results = calloc(st->nrcpt, sizeof *st->results);
+    st->result_ptrs = calloc(st->nrcpt, sizeof *st->result_ptrs);
+    if (!st->results || !st->result_ptrs)
+        abort();
+    for (size_t i = 0; i < st->nrcpt; i++) {
+        petrel__deliver_result__init(&st->results[i]);
+        st->results[i].status = PETREL__STATUS__TEMPFAIL;
+        st->results[i].text = strdup("Not delivered");
+        st->results[i].mailbox = strdup("");
+        st->result_ptrs[i] = &st->results[i];
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        long long idx = db_int(res, row, 0);
+        if (idx < 1 || (size_t)idx > st->nrcpt)
+            continue;
+        Petrel__DeliverResult *r = &st->results[idx - 1];
+        const char *state = PQgetvalue(res, row, 1);
+        free(r->text);
+        free(r->mailbox);
+        r->mailbox = strdup(PQgetvalue(res, row, 3));
+        if (strcmp(state, "00000") == 0) {
+            r->status = PETREL__STATUS__OK;
+            r->text = strdup("");
+            r->uidvalidity = (uint32_t)db_int(res, row, 4);
+            r->uid = (uint32_t)db_int(res, row, 5);
+            continue;
+        }
+        /* 23503: the account is gone (foreign key); P0002: its INBOX is. */
+        if (strcmp(state, "23503") == 0 || strcmp(state, "P0002") == 0)
+            r->status = PETREL__STATUS__NONEXISTENT;
+        else
+            r->status = PETREL__STATUS__TEMPFAIL;
+        char text[300];
+        snprintf(text, sizeof text, "%s (SQLSTATE %s)", PQgetvalue(res, row, 2), state);
+        r->text = strdup(text);
+    }
+}
+
+static void reply_results(struct rpc_req *req, struct deliver_state *st)
+{
+    deliver_committed(req, st);
+    Petrel__DeliverResp dr = PETREL__DELIVER_RESP__INIT;
+    dr.n_results = st->nrcpt;
+    dr.results = st->result_ptrs;
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_DELIVER;
+    resp.deliver = &dr;
+    if (req->cancelled)
+        log_info("\"delivery committed after the frontend left\" session=%s", req->session);
+    rpc_reply(req, &resp);
+    state_free(st);
+}
+
+/* ---- one statement for a message that arrived whole ---- */
+
+static void small_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    req->state = NULL;
+    if (r->status != DB_OK) {
+        state_free(st);
+        rpc_fail_db(req, r);
+        return;
+    }
+    if (PQntuples(r->res) == 0) {   /* none of the accounts exists any more */
+        state_free(st);
+        rpc_fail(req, PETREL__STATUS__NONEXISTENT, "No such user");
+        return;
+    }
+    take_results(st, r->res);
+    reply_results(req, st);
+}
+
+static void deliver_small(struct rpc_req *req, const ProtobufCBinaryData *data)
+{
+    struct deliver_state *st = req->state;
+    scan_header(st, data->data, data->len);
+    st->received = data->len;
+    char hs[24];
+    struct db_param p[] = {
+        { st->accounts }, { st->mailboxes }, { header_size_text(st, hs, sizeof hs) },
+        { (const char *)data->data, (int)data->len, true },
+    };
+    db_query(backend->db, STMT_DELIVER_DATA, p, 4, small_done, req);
+}
+
+/* ---- the streamed path ---- */
+
+/* Queries queued on the pin before the ROLLBACK finish first (their callbacks
+ * see `failed` and do nothing), so the reply goes out when nothing of this
+ * request can fire any more. */
+static void rolled_back(const struct db_result *ignored, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    Petrel__Status status = st->fail_status;
+    char text[sizeof st->fail_text];
+    memcpy(text, st->fail_text, sizeof text);
+    req->state = NULL;
+    state_free(st);
+    if (req->cancelled)
+        rpc_done(req);
+    else
+        rpc_fail(req, status, text);
+}
+
+/* Ends the request with status for every recipient. req may be gone when
+ * this returns. */
+static void fail_stream(struct rpc_req *req, Petrel__Status status, const char *text)
+{
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    st->failed = true;
+    st->fail_status = status;
+    snprintf(st->fail_text, sizeof st->fail_text, "%s", text);
+    if (st->pin_waiting)
+        return;   /* pinned() finishes once the connection arrives */
+    if (st->pin)
+        db_exec(backend->db, st->pin, "ROLLBACK", rolled_back, req);
+    else
+        rolled_back(NULL, req);
+}
+
+static void fail_db(struct rpc_req *req, const struct db_result *r)
+{
+    if (r->status == DB_TEMPFAIL) {
+        fail_stream(req, PETREL__STATUS__TEMPFAIL, r->message);
+        return;
+    }
+    log_error("\"query failed\" session=%s op=%s sqlstate=%s error=\"%s\"", req->session, req->op,
+              r->sqlstate, r->message);
+    fail_stream(req, PETREL__STATUS__TEMPFAIL, "Internal error");
+}
+
+/* Acknowledges the Chunk frames received so far once all their bytes are
+ * written (or, for a tail under one blob chunk, held): the frontend sends
+ * more only then. */
+static void flush_acks(struct rpc_req *req)
+{
+    struct deliver_state *st = req->state;
+    if (st->failed || !st->blob_id || st->puts_done != st->puts_issued)
+        return;
+    for (; st->owed_acks > 0; st->owed_acks--) {
+        Petrel__Response resp = PETREL__RESPONSE__INIT;
+        resp.more = 1;
+        rpc_reply(req, &resp);
+    }
+}
+
+static void commit_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    if (r->status != DB_OK) {
+        /* The transaction is over either way; nothing to roll back. */
+        db_pin_release(st->pin);
+        st->pin = NULL;
+        fail_db(req, r);
+        return;
+    }
+    db_pin_release(st->pin);
+    st->pin = NULL;
+    req->state = NULL;
+    reply_results(req, st);
+}
+
+static void delivered(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    if (r->status != DB_OK) {
+        fail_db(req, r);
+        return;
+    }
+    take_results(st, r->res);
+    db_exec(backend->db, st->pin, "COMMIT", commit_done, req);
+}
+
+static void put_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    st->puts_done++;
+    if (r->status != DB_OK) {
+        fail_db(req, r);
+        return;
+    }
+    flush_acks(req);
+}
+
+static void put_piece(struct rpc_req *req, const char *p, size_t n)
+{
+    struct deliver_state *st = req->state;
+    char blob[24], seq[16];
+    snprintf(blob, sizeof blob, "%lld", st->blob_id);
+    snprintf(seq, sizeof seq, "%d", st->seq++);
+    struct db_param prm[] = { { st->src_acct }, { blob }, { seq }, { p, (int)n, true } };
+    st->puts_issued++;
+    db_pin_query(st->pin, STMT_BLOB_PUT, prm, 4, put_done, req);
+}
+
+/* Writes every whole chunk buffered (once the blob is staged). */
+static void write_pieces(struct rpc_req *req)
+{
+    struct deliver_state *st = req->state;
+    while (st->blob_id && buf_len(&st->piece) >= BLOB_CHUNK) {
+        put_piece(req, buf_head(&st->piece), BLOB_CHUNK);
+        buf_consume(&st->piece, BLOB_CHUNK);
+    }
+}
+
+static void finish_stream(struct rpc_req *req)
+{
+    struct deliver_state *st = req->state;
+    if (buf_len(&st->piece) > 0)
+        put_piece(req, buf_head(&st->piece), buf_len(&st->piece));
+    buf_reset(&st->piece);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(st->sha, md, &mdlen);
+    char blob[24], size[24], hs[24];
+    snprintf(blob, sizeof blob, "%lld", st->blob_id);
+    snprintf(size, sizeof size, "%llu", (unsigned long long)st->received);
+    struct db_param p[] = {
+        { st->src_acct }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
+        { header_size_text(st, hs, sizeof hs) }, { st->accounts }, { st->mailboxes },
+    };
+    db_pin_query(st->pin, STMT_DELIVER, p, 7, delivered, req);
+}
+
+/* Takes bytes of the message: hashes them and writes every whole chunk.
+ * Returns false (and has ended req) when the message is over the limit. */
+static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
+{
+    struct deliver_state *st = req->state;
+    if (st->received + n > (uint64_t)backend->cfg->max_message_size) {
+        fail_stream(req, PETREL__STATUS__TOOBIG, "Message too large");
+        return false;
+    }
+    scan_header(st, p, n);
+    st->received += n;
+    EVP_DigestUpdate(st->sha, p, n);
+    buf_append(&st->piece, p, n);
+    write_pieces(req);
+    return true;
+}
+
+static void on_chunk(struct rpc_req *req, const Petrel__Request *msg)
+{
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    if (msg->op_case != PETREL__REQUEST__OP_APPEND_CHUNK || st->last) {
+        fail_stream(req, PETREL__STATUS__BAD, "Unexpected frame in a delivery");
+        return;
+    }
+    const Petrel__Chunk *ch = msg->append_chunk;
+    if (!take_bytes(req, ch->data.data, ch->data.len))
+        return;
+    if (ch->last) {
+        st->last = true;
+        st->owed_acks = 0;   /* the final reply answers for them */
+        if (st->blob_id)
+            finish_stream(req);
+        return;
+    }
+    if (++st->owed_acks > MAX_OWED_ACKS) {
+        fail_stream(req, PETREL__STATUS__BAD, "Too many unacknowledged chunks");
+        return;
+    }
+    flush_acks(req);
+}
+
+static void staged(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    if (r->status != DB_OK) {
+        fail_db(req, r);
+        return;
+    }
+    if (PQntuples(r->res) < 1) {
+        fail_stream(req, PETREL__STATUS__NONEXISTENT, "No such user");
+        return;
+    }
+    snprintf(st->src_acct, sizeof st->src_acct, "%s", PQgetvalue(r->res, 0, 0));
+    st->blob_id = db_int(r->res, 0, 1);
+    write_pieces(req);   /* what arrived meanwhile */
+    if (st->last)
+        finish_stream(req);
+    else
+        flush_acks(req);
+}
+
+static void begun(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    if (st->failed)
+        return;
+    if (r->status != DB_OK) {
+        fail_db(req, r);
+        return;
+    }
+    struct db_param p[] = { { st->accounts } };
+    db_pin_query(st->pin, STMT_DELIVER_BEGIN, p, 1, staged, req);
+}
+
+static void pinned(struct db_pin *pin, const char *error, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct deliver_state *st = req->state;
+    st->pin_waiting = false;
+    st->pin = pin;
+    if (st->failed) {   /* cancelled or refused while waiting */
+        rolled_back(NULL, req);
+        return;
+    }
+    if (!pin) {
+        fail_stream(req, PETREL__STATUS__TEMPFAIL, error);
+        return;
+    }
+    db_exec(backend->db, pin, "BEGIN", begun, req);
+}
+
+static void on_cancel(struct rpc_req *req)
+{
+    /* The client or frontend is gone. Without the final piece the message is
+     * incomplete: roll back. With it, the delivery completes. */
+    struct deliver_state *st = req->state;
+    if (st && !st->last)
+        fail_stream(req, PETREL__STATUS__TEMPFAIL, "cancelled");
+}
+
+void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
+{
+    const Petrel__DeliverReq *d = msg->deliver;
+    if (d->n_recipients < 1 || d->n_recipients > MAX_RECIPIENTS) {
+        rpc_fail(req, PETREL__STATUS__BAD, "Between 1 and 10000 recipients expected");
+        return;
+    }
+    if (d->data.len > (size_t)backend->cfg->max_message_size) {
+        rpc_fail(req, PETREL__STATUS__TOOBIG, "Message too large");
+        return;
+    }
+    struct deliver_state *st = calloc(1, sizeof *st);
+    char **names = calloc(d->n_recipients, sizeof *names);
+    st->rcpt_accounts = calloc(d->n_recipients, sizeof *st->rcpt_accounts);
+    if (!st || !names || !st->rcpt_accounts)
+        abort();
+    st->nrcpt = d->n_recipients;
+    struct buf acc = { 0 };
+    buf_puts(&acc, "{");
+    for (size_t i = 0; i < d->n_recipients; i++) {
+        const Petrel__DeliverRcpt *rc = d->recipients[i];
+        st->rcpt_accounts[i] = rc->account_id;
+        buf_printf(&acc, "%s%lld", i ? "," : "", (long long)rc->account_id);
+        names[i] = rc->mailbox ? rc->mailbox : "";
+    }
+    buf_append(&acc, "}", 2);
+    st->accounts = acc.data;
+    st->mailboxes = pg_text_array(names, d->n_recipients);
+    free(names);
+    req->state = st;
+    if (d->last) {
+        deliver_small(req, &d->data);
+        return;
+    }
+    st->sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL);
+    req->on_more = on_chunk;
+    req->on_cancel = on_cancel;
+    take_bytes(req, d->data.data, d->data.len);   /* within the limit: checked above */
+    st->pin_waiting = true;
+    db_pin_acquire(backend->db, pinned, req);
+}

@@ -1,0 +1,1 @@
+gcc -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers -g -O1 -fsanitize=address,undefined -I/work/main/common -I/work/main/backend -o /tmp/mt/drv /tmp/mt/drv.c /work/main/backend/mime/*.c /work/main/common/buf.c

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# `make bench`: Petrel against Debian's Dovecot, in the same run, on the same
+# machine, with the same accounts, passwords and mail.
+#
+#   BENCH=short (default, under 3 minutes) | long
+#   BENCH_USERS, BENCH_MESSAGES, BENCH_CLIENTS, BENCH_DURATION,
+#   BENCH_IDLE_CLIENTS, BENCH_FANOUT_CLIENTS, BENCH_WORKLOADS (space-separated),
+#   BENCH_KEEP=1 (keep the temporary folder), BENCH_FRONTENDS/BENCH_BACKENDS
+#
+# Steps: build petrel-bench (and Petrel), start a local Petrel cluster and a
+# Dovecot with a generated configuration under one temporary folder, create
+# the accounts in Petrel and give Dovecot the very same password hashes, fill
+# both with the same deterministic mail (petrel-bench --workload fill), run
+# every workload against Petrel and then Dovecot, stop both, and print one
+# table. Raw output is kept in build/bench/last/.
+#
+# Fairness:
+#  - Passwords: Petrel stores yescrypt (libcrypt's default cost, ~20 ms per
+#    check here). Dovecot gets each account's own Petrel hash as {CRYPT}
+#    (Dovecot's CRYPT scheme is the same libcrypt), so both servers pay the
+#    identical hash cost on every LOGIN/PASS. No side caches authentication
+#    (Dovecot's auth_cache_size stays 0).
+#  - Durability: Dovecot keeps mail_fsync = optimized (fsync of each saved
+#    message), PostgreSQL keeps synchronous_commit = on; both on the same disk
+#    (everything lives under one folder in /tmp).
+#  - Dovecot runs its documented high-performance login mode (login processes
+#    reused, service_count = 0, one per CPU) with limits raised so that no
+#    connection is refused; imap/pop3 keep one process per session (its
+#    default and the only supported mode for those).
+#  - Petrel: 1 frontend + 1 backend supervisor (2 workers each: one per CPU
+#    on this 2-core machine), its own PostgreSQL and Redis.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+BENCH=${BENCH:-short}
+case $BENCH in
+    short) d_users=20 d_msgs=200 d_clients=16 d_dur=6 d_idle=200 d_fan=50 ;;
+    long) d_users=50 d_msgs=500 d_clients=32 d_dur=30 d_idle=1000 d_fan=200 ;;
+    *) echo "bench: BENCH must be short or long" >&2; exit 2 ;;
+esac
+USERS=${BENCH_USERS:-$d_users}
+MESSAGES=${BENCH_MESSAGES:-$d_msgs}
+CLIENTS=${BENCH_CLIENTS:-$d_clients}
+DURATION=${BENCH_DURATION:-$d_dur}
+IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-$d_idle}
+FANOUT_CLIENTS=${BENCH_FANOUT_CLIENTS:-$d_fan}
+WORKLOADS=${BENCH_WORKLOADS:-"imap-sync imap-fetch-bodies pop3-download imap-idle-memory imap-idle-fanout imap-append lmtp-deliver"}
+TIMEOUT=10
+PASSWORD=bench-Pa55
+PATTERN='bench%d@example.com'
+BENCH_BIN=$ROOT/build/bench/petrel-bench
+OUT=$ROOT/build/bench/last
+PYTHON=/usr/bin/python3
+
+say() { echo "bench: $*" >&2; }
+die() { echo "bench: $*" >&2; exit 1; }
+T0=$SECONDS
+
+# ---------------------------------------------------------------- build
+say "building Petrel and petrel-bench"
+make --no-print-directory all >&2
+make --no-print-directory -f tests/bench/bench.mk build/bench/petrel-bench >&2
+
+# Dovecot itself is a dependency of this target only (tools/deps.sh lists
+# it too, once added there).
+if ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap || ! -x /usr/lib/dovecot/pop3 || ! -x /usr/lib/dovecot/lmtp ]]; then
+    ((EUID == 0)) || die "Dovecot is missing and we are not root: apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd"
+    say "installing Dovecot"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300 install -y \
+        --no-install-recommends dovecot-imapd dovecot-pop3d dovecot-lmtpd >/dev/null
+fi
+((EUID == 0)) || die "run as root (Dovecot's master process needs it)"
+id dovecot >/dev/null && id dovenull >/dev/null || die "the dovecot/dovenull users are missing"
+
+# ---------------------------------------------------------------- set-up
+W=$(mktemp -d /tmp/petrel-bench.XXXXXX)
+chmod 755 "$W"
+DOVECOT_PID=""
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $DOVECOT_PID ]] && kill -0 "$DOVECOT_PID" 2>/dev/null; then
+        kill -TERM "$DOVECOT_PID"
+        for _ in $(seq 50); do kill -0 "$DOVECOT_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$DOVECOT_PID" 2>/dev/null && kill -KILL "$DOVECOT_PID"
+    fi
+    deploy/local/cluster down --dir "$W/petrel" >/dev/null 2>&1
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "kept $W"; else rm -rf -- "$W"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting the Petrel cluster"
+deploy/local/cluster up --frontends "${BENCH_FRONTENDS:-1}" --backends "${BENCH_BACKENDS:-1}" \
+    --dir "$W/petrel" >"$W/petrel.env" 2>"$W/petrel-up.log" ||
+    { cat "$W/petrel-up.log" >&2; die "the Petrel cluster did not start"; }
+# shellcheck disable=SC1091
+. "$W/petrel.env"
+P_IMAP=${PETREL_IMAP_PORTS%%,*}
+P_POP3=${PETREL_POP3_PORTS%%,*}
+P_LMTP=${PETREL_LMTP_PORTS:-}
+P_LMTP=${P_LMTP%%,*}
+P_PIDS=$PETREL_FRONTEND_PIDS,$PETREL_BACKEND_PIDS
+
+addr() { printf '%s' "${PATTERN/\%d/$1}"; }
+say "creating $USERS accounts in Petrel"
+for ((i = 1; i <= USERS; i++)); do
+    bin/petrel-admin user add "$(addr "$i")" --password "$PASSWORD" >/dev/null
+done
+
+# Dovecot: the same accounts with Petrel's own hashes.
+D=$W/dovecot
+mkdir -p "$D/mail" "$D/log" "$D/run" "$D/state"
+chown nobody:nogroup "$D/mail"
+read -r D_IMAP D_POP3 D_LMTP <<<"$("$PYTHON" - <<'EOF'
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))
+EOF
+)"
+NOBODY_UID=$(id -u nobody) NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
+psql "$PETREL_PG_URL" -X -q -tA -F ' ' -c "SELECT address, password_hash FROM accounts ORDER BY id" |
+    while read -r a h; do
+        [[ -n $a ]] && echo "$a:{CRYPT}$h:$NOBODY_UID:$NOGROUP_GID::$D/mail/$a::"
+    done >"$D/passwd"
+[[ $(wc -l <"$D/passwd") -ge $USERS ]] || die "could not read the password hashes from Petrel"
+chmod 640 "$D/passwd"
+chgrp dovecot "$D/passwd"
+cat >"$D/dovecot.conf" <<EOF
+# written by tests/bench/run.sh
+base_dir = $D/run
+state_dir = $D/state
+log_path = $D/log/dovecot.log
+info_log_path = $D/log/dovecot.log
+protocols = imap pop3 lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:~/Maildir
+mail_fsync = optimized
+auth_cache_size = 0
+passdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+default_process_limit = 5000
+default_client_limit = 20000
+default_vsz_limit = 1G
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $D_IMAP
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = $(nproc)
+  client_limit = 10000
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $D_POP3
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = $(nproc)
+  client_limit = 10000
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $D_LMTP
+  }
+}
+service imap {
+  process_limit = 5000
+}
+service pop3 {
+  process_limit = 5000
+}
+service auth {
+  client_limit = 30000
+}
+service anvil {
+  client_limit = 30000
+}
+protocol imap {
+  mail_max_userip_connections = 100000
+}
+protocol pop3 {
+  mail_max_userip_connections = 100000
+}
+EOF
+say "starting Dovecot $(dovecot --version | cut -d' ' -f1)"
+ulimit -n 65536 2>/dev/null || true
+dovecot -F -c "$D/dovecot.conf" >"$D/log/stdout.log" 2>&1 &
+DOVECOT_PID=$!
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$D_IMAP") 2>/dev/null &&
+        (exec 3<>"/dev/tcp/127.0.0.1/$D_POP3") 2>/dev/null &&
+        (exec 3<>"/dev/tcp/127.0.0.1/$D_LMTP") 2>/dev/null && break
+    kill -0 "$DOVECOT_PID" 2>/dev/null || { cat "$D/log/"* >&2; die "Dovecot exited"; }
+    sleep 0.1
+done
+
+# ---------------------------------------------------------------- running
+bench() {  # bench LABEL IMAP POP3 LMTP [args...]
+    local label=$1 imap=$2 pop3=$3 lmtp=$4
+    shift 4
+    "$BENCH_BIN" --label "$label" --imap-port "$imap" --pop3-port "$pop3" \
+        ${lmtp:+--lmtp-port "$lmtp"} --user-pattern "$PATTERN" --users "$USERS" \
+        --password "$PASSWORD" --timeout "$TIMEOUT" "$@"
+}
+run_both() {  # run_both NAME [args...]: Petrel, then Dovecot
+    local name=$1
+    shift
+    bench petrel "$P_IMAP" "$P_POP3" "$P_LMTP" "$@" ${PIDS_P:+--pids "$PIDS_P"} \
+        >"$W/out-petrel-$name.txt" 2>"$W/err-petrel-$name.txt" || true
+    bench dovecot "$D_IMAP" "$D_POP3" "$D_LMTP" "$@" ${PIDS_D:+--pids "$PIDS_D"} \
+        >"$W/out-dovecot-$name.txt" 2>"$W/err-dovecot-$name.txt" || true
+    local s
+    for s in petrel dovecot; do
+        grep -E '^(SUMMARY|SKIP) ' "$W/out-$s-$name.txt" >&2 || {
+            say "$s $name: no result; its stderr:"
+            tail -n 5 "$W/err-$s-$name.txt" >&2
+        }
+    done
+}
+
+say "filling both: $USERS accounts x $MESSAGES messages of 5-50 KB (in parallel)"
+bench petrel "$P_IMAP" "$P_POP3" "" --workload fill --messages "$MESSAGES" --clients 4 \
+    --duration 600 --quiet >"$W/fill-petrel.txt" 2>&1 &
+fp=$!
+bench dovecot "$D_IMAP" "$D_POP3" "" --workload fill --messages "$MESSAGES" --clients 4 \
+    --duration 600 --quiet >"$W/fill-dovecot.txt" 2>&1 &
+fd=$!
+wait $fp || { cat "$W/fill-petrel.txt" >&2; die "filling Petrel failed"; }
+wait $fd || { cat "$W/fill-dovecot.txt" >&2; die "filling Dovecot failed"; }
+grep -h '^SUMMARY' "$W/fill-petrel.txt" "$W/fill-dovecot.txt" >&2
+say "set-up took $((SECONDS - T0)) s; running: $WORKLOADS"
+
+for w in $WORKLOADS; do
+    PIDS_P="" PIDS_D=""
+    say "$w"
+    case $w in
+        imap-sync | imap-fetch-bodies | imap-append | pop3-download | lmtp-deliver)
+            run_both "$w" --workload "$w" --clients "$CLIENTS" --duration "$DURATION" ;;
+        imap-idle-fanout)
+            run_both "$w" --workload "$w" --clients "$FANOUT_CLIENTS" --duration "$DURATION" ;;
+        imap-idle-memory)
+            PIDS_P=$P_PIDS PIDS_D=$DOVECOT_PID
+            # The duration bounds the log-in phase; the run ends once memory
+            # has been read.
+            run_both "$w" --workload "$w" --clients "$IDLE_CLIENTS" \
+                --duration $((DURATION > 40 ? DURATION : 40)) --use-idle ;;
+        *) die "unknown workload $w" ;;
+    esac
+done
+
+# ---------------------------------------------------------------- the table
+mkdir -p "$OUT"
+rm -f "$OUT"/*.txt
+cp "$W"/out-*.txt "$W"/err-*.txt "$W"/fill-*.txt "$OUT"/
+cat "$W"/out-*.txt >"$OUT/results.txt"
+{
+    echo "Petrel vs Dovecot $(dovecot --version | cut -d' ' -f1), BENCH=$BENCH: $USERS accounts x" \
+        "$MESSAGES messages, $CLIENTS clients, ${DURATION}s per workload," \
+        "$(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+    for w in $WORKLOADS; do
+        cat "$W/out-petrel-$w.txt" "$W/out-dovecot-$w.txt"
+        echo "END $w"
+    done | awk '
+        function errs(s, w,   k) { k = s SUBSEP w; return (k in E) ? E[k] : 0 }
+        $1 == "RESULT" {
+            delete kv
+            for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+            E[kv["server"], kv["workload"]] += kv["errors"] + kv["timeouts"]
+        }
+        $1 == "SUMMARY" {
+            delete kv
+            for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+            k = kv["workload"] SUBSEP kv["metric"]
+            if (!(k in seen)) { seen[k] = 1; order[++n] = k; better[k] = kv["better"] }
+            V[kv["server"], k] = kv["value"]
+        }
+        $1 == "SKIP" {
+            delete kv
+            for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+            S[kv["server"], kv["workload"]] = 1
+        }
+        $1 == "END" {
+            # A workload that gave no figure at all (skipped or failed on
+            # both sides) still gets its row.
+            found = 0
+            for (i = 1; i <= n; i++) { split(order[i], p, SUBSEP); if (p[1] == $2) found = 1 }
+            if (!found) { k = $2 SUBSEP "-"; order[++n] = k; better[k] = "" }
+        }
+        END {
+            printf "%-18s %-19s %11s %11s %9s  %-8s %s\n", "workload", "metric", "Petrel", "Dovecot", "P/D", "better", "errors P/D"
+            for (i = 1; i <= n; i++) {
+                k = order[i]; split(k, p, SUBSEP); w = p[1]; m = p[2]
+                pv = ((("petrel", k) in V)) ? sprintf("%.1f", V["petrel", k]) : (S["petrel", w] ? "SKIP" : "n/a")
+                dv = ((("dovecot", k) in V)) ? sprintf("%.1f", V["dovecot", k]) : (S["dovecot", w] ? "SKIP" : "n/a")
+                ratio = "-"; win = "-"
+                if ((("petrel", k) in V) && (("dovecot", k) in V) && V["dovecot", k] + 0 > 0) {
+                    r = V["petrel", k] / V["dovecot", k]; ratio = sprintf("%.2fx", r)
+                    if (better[k] == "higher") win = (r >= 1) ? "Petrel" : "Dovecot"
+                    else win = (r <= 1) ? "Petrel" : "Dovecot"
+                }
+                printf "%-18s %-19s %11s %11s %9s  %-8s %s/%s\n", w, m, pv, dv, ratio, win, errs("petrel", w), errs("dovecot", w)
+            }
+        }'
+    echo "(P/D = Petrel / Dovecot; 'better' says who wins given the metric's direction;"
+    echo " errors = failed + timed-out operations of that workload; raw output in build/bench/last/)"
+    echo "total time: $((SECONDS - T0)) s"
+} | tee "$OUT/table.txt"
