@@ -59,7 +59,7 @@ FUZZ_SECONDS ?= 60
 
 BINS := $(BIN)/petrel-frontend $(BIN)/petrel-backend $(BIN)/petrel-admin
 
-.PHONY: all deps test unit run bench fuzz fuzz-build fuzz-bins clean
+.PHONY: all deps test unit run bench fuzz fuzz-build fuzz-bins image-test clean
 # Generated protobuf headers are intermediates that must survive the build.
 .SECONDARY:
 all: $(BINS)
@@ -128,6 +128,11 @@ fuzz-build:
 
 fuzz: fuzz-build
 	@sh tests/fuzz/run $(FUZZ_SECONDS)
+
+# Builds the container images and runs them as a cluster with podman; prints
+# SKIP (and succeeds) where no container engine can run.
+image-test:
+	@bash tests/image/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all unit fuzz-build

@@ -104,7 +104,23 @@ enum stmt {
     STMT_DELIVER,
     STMT_DELIVER_DATA,
     STMT_COPY,
+    STMT_MIME,
+    STMT_BLOB_SET_MIME,
 };
+
+/* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */
+struct meta_mime_row {
+    uint32_t uid;
+    char *envelope, *bodystructure, *body;   /* owned */
+};
+struct meta_mime {
+    struct meta_mime_row *rows;              /* UID order */
+    size_t n;
+};
+/* Sends rows of petrel_meta / petrel_store as MessageMeta batches, with the
+ * structure from mm (may be NULL). The last batch ends req. */
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
+                     const struct meta_mime *mm);
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
 void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);

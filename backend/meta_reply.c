@@ -26,8 +26,18 @@ static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***k
     m->blob_id = db_int(res, row, 8);
 }
 
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store)
+/* Finds the structure of uid among mm's rows (both in UID order). */
+static const struct meta_mime_row *mime_row(const struct meta_mime *mm, uint32_t uid, size_t *at)
 {
+    while (*at < mm->n && mm->rows[*at].uid < uid)
+        (*at)++;
+    return *at < mm->n && mm->rows[*at].uid == uid ? &mm->rows[*at] : NULL;
+}
+
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
+                     const struct meta_mime *mm)
+{
+    size_t at = 0;
     int n = PQntuples(res);
     Petrel__MessageMeta *metas = calloc(META_BATCH, sizeof *metas);
     Petrel__MessageMeta **ptrs = calloc(META_BATCH, sizeof *ptrs);
@@ -37,6 +47,12 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store)
         int k = 0;
         for (; k < META_BATCH && row < n; k++, row++) {
             fill(&metas[k], res, row, &kws[k]);
+            const struct meta_mime_row *m = mm ? mime_row(mm, metas[k].uid, &at) : NULL;
+            if (m) {
+                metas[k].envelope = m->envelope;
+                metas[k].bodystructure = m->bodystructure;
+                metas[k].body = m->body;
+            }
             ptrs[k] = &metas[k];
         }
         Petrel__MetaResp mr = PETREL__META_RESP__INIT;

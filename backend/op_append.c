@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "mime_store.h"
 #include "notify.h"
 #include "pgarray.h"
 
@@ -36,6 +37,7 @@ struct append_state {
     int seq;                 /* next chunk number */
     struct buf piece;        /* bytes not yet written as a whole chunk */
     EVP_MD_CTX *sha;
+    struct mime_parser *mime;  /* parses the message as it streams in */
     Petrel__AppendResp result;
     int failed;
     struct db_result fail;   /* status only; texts copied below */
@@ -52,6 +54,7 @@ static void state_free(struct append_state *st)
     free(st->keywords);
     buf_free(&st->piece);
     EVP_MD_CTX_free(st->sha);
+    mime_parser_free(st->mime);
     free(st);
 }
 
@@ -99,11 +102,17 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
     scan_header(st, a->data.data, a->data.len);
     char hs[24];
     snprintf(hs, sizeof hs, "%llu", (unsigned long long)(st->header_size ? st->header_size : a->size));
-    struct db_param p[] = {
+    struct mime_parser *parser = mime_store_parser();
+    mime_parser_feed(parser, a->data.data, a->data.len);
+    struct mime_blob mb;
+    mime_blob_finish(&mb, parser);
+    struct db_param p[12] = {
         { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
         { hs }, { (const char *)a->data.data, (int)a->data.len, true },
     };
-    db_query(backend->db, STMT_APPEND, p, 8, small_done, req);
+    mime_blob_params(&mb, &p[8]);
+    db_query(backend->db, STMT_APPEND, p, 12, small_done, req);
+    mime_blob_free(&mb);
 }
 
 /* ---- the streamed path ---- */
@@ -224,11 +233,16 @@ static void finish_stream(struct rpc_req *req)
     snprintf(blob, sizeof blob, "%lld", st->blob_id);
     snprintf(size, sizeof size, "%llu", (unsigned long long)st->size);
     snprintf(hs, sizeof hs, "%llu", (unsigned long long)(st->header_size ? st->header_size : st->size));
-    struct db_param p[] = {
+    struct mime_blob mb;
+    mime_blob_finish(&mb, st->mime);
+    st->mime = NULL;
+    struct db_param p[14] = {
         { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
         { hs }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
     };
-    db_pin_query(st->pin, STMT_APPEND_BLOB, p, 10, final_done, req);
+    mime_blob_params(&mb, &p[10]);
+    db_pin_query(st->pin, STMT_APPEND_BLOB, p, 14, final_done, req);
+    mime_blob_free(&mb);
 }
 
 /* Takes bytes of the message: hashes them and writes every whole chunk. */
@@ -238,6 +252,8 @@ static void take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
     scan_header(st, p, n);
     st->received += n;
     EVP_DigestUpdate(st->sha, p, n);
+    if (n)
+        mime_parser_feed(st->mime, p, n);
     buf_append(&st->piece, p, n);
     while (st->blob_id && buf_len(&st->piece) >= BLOB_CHUNK) {
         put_piece(req, buf_head(&st->piece), BLOB_CHUNK);
@@ -344,6 +360,7 @@ void op_append(struct rpc_req *req, const Petrel__Request *msg)
     }
     st->sha = EVP_MD_CTX_new();
     EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL);
+    st->mime = mime_store_parser();
     req->on_more = on_chunk;
     req->on_cancel = on_cancel;
     take_bytes(req, a->data.data, a->data.len);

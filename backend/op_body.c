@@ -1,12 +1,24 @@
 /* Streams a byte range of a message body as Chunk responses. At most
  * STREAM_WINDOW chunks are unacknowledged at a time, so a client that reads
- * slowly holds at most that much in its frontend and nothing piles up here. */
+ * slowly holds at most that much in its frontend and nothing piles up here.
+ *
+ * With a section ("1.2", "2.MIME", "HEADER.FIELDS", ...) the range comes from
+ * the stored part tree; the first chunk then says how many bytes follow in
+ * all, and HEADER.FIELDS[.NOT] sends the filtered header as one chunk. */
 #include "backend.h"
+
+#include "header_filter.h"
+#include "mime_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #define STREAM_WINDOW 2
+/* A part header larger than this is cut for HEADER.FIELDS: a message with a
+ * megabyte of header lines is an attack, not mail. */
+#define MAX_FILTERED_HEADER (1024 * 1024)
 
 struct body_state {
     long long mailbox_id;
@@ -16,13 +28,34 @@ struct body_state {
     int unacked;          /* chunks sent and not yet acknowledged */
     int querying;         /* a read is in flight */
     uint64_t asked;       /* length of the read in flight */
+    bool first;           /* no chunk sent yet */
+    bool send_total;      /* the first chunk carries the total length */
+    /* section requests */
+    char *section;
+    char **fields;
+    size_t nfields;
+    bool fields_not;
+    bool partial;
+    uint64_t p_off, p_len;
+    bool collect;         /* gathering a header to filter, not streaming */
+    struct buf header;
 };
 
 static void read_next(struct rpc_req *req);
 
+static void state_free(struct body_state *st)
+{
+    free(st->section);
+    for (size_t i = 0; i < st->nfields; i++)
+        free(st->fields[i]);
+    free(st->fields);
+    buf_free(&st->header);
+    free(st);
+}
+
 static void finish_cancelled(struct rpc_req *req)
 {
-    free(req->state);
+    state_free(req->state);
     rpc_done(req);
 }
 
@@ -32,17 +65,51 @@ static void send_chunk(struct rpc_req *req, const char *data, size_t len, int la
     Petrel__Chunk ch = PETREL__CHUNK__INIT;
     ch.data.data = (uint8_t *)data;
     ch.data.len = len;
+    if (st->first && st->send_total)
+        ch.total = st->end - st->offset + len;   /* offset has moved past data */
+    st->first = false;
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     resp.result_case = PETREL__RESPONSE__RESULT_CHUNK;
     resp.chunk = &ch;
     resp.more = !last;
     if (last) {
-        free(st);
+        state_free(st);
         rpc_reply(req, &resp);
         return;
     }
     st->unacked++;
     rpc_reply(req, &resp);
+}
+
+/* One chunk holding everything, with its length up front. */
+static void send_whole(struct rpc_req *req, const char *data, size_t len, bool nil)
+{
+    struct body_state *st = req->state;
+    Petrel__Chunk ch = PETREL__CHUNK__INIT;
+    ch.data.data = (uint8_t *)data;
+    ch.data.len = len;
+    ch.total = len;
+    ch.nil = nil;
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_CHUNK;
+    resp.chunk = &ch;
+    rpc_reply(req, &resp);
+    state_free(st);
+}
+
+static void filter_and_send(struct rpc_req *req)
+{
+    struct body_state *st = req->state;
+    struct buf out = {0};
+    header_filter(buf_head(&st->header), buf_len(&st->header), st->fields, st->nfields,
+                  st->fields_not, &out);
+    size_t off = 0, len = buf_len(&out);
+    if (st->partial) {
+        off = st->p_off < len ? (size_t)st->p_off : len;
+        len = len - off < st->p_len ? len - off : (size_t)st->p_len;
+    }
+    send_whole(req, buf_head(&out) ? buf_head(&out) + off : "", len, false);
+    buf_free(&out);
 }
 
 static void read_done(const struct db_result *r, void *ctx)
@@ -55,12 +122,12 @@ static void read_done(const struct db_result *r, void *ctx)
         return;
     }
     if (r->status != DB_OK) {
-        free(st);
+        state_free(st);
         rpc_fail_db(req, r);
         return;
     }
     if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
-        free(st);
+        state_free(st);
         rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
     }
@@ -68,6 +135,14 @@ static void read_done(const struct db_result *r, void *ctx)
     st->offset += len;
     /* A short read means the message ended before `end`. */
     int last = st->offset >= st->end || len < st->asked;
+    if (st->collect) {
+        buf_append(&st->header, PQgetvalue(r->res, 0, 0), len);
+        if (last)
+            filter_and_send(req);
+        else
+            read_next(req);
+        return;
+    }
     send_chunk(req, PQgetvalue(r->res, 0, 0), len, last);
     if (!last)
         read_next(req);
@@ -106,7 +181,110 @@ static void on_cancel(struct rpc_req *req)
     struct body_state *st = req->state;
     if (!st->querying)
         finish_cancelled(req);
-    /* else read_done sees req->cancelled and finishes */
+    /* else the callback in flight sees req->cancelled and finishes */
+}
+
+/* ---- sections ---- */
+
+static void tree_query(struct rpc_req *req);
+
+static bool is_fields_section(const char *s)
+{
+    const char *h = strcasestr(s, "HEADER.FIELDS");
+    return h != NULL;
+}
+
+static void start_section(struct rpc_req *req, const struct mime_range *rg)
+{
+    struct body_state *st = req->state;
+    uint64_t start = rg->start, end = rg->end;
+    if (rg->kind == MIME_SECTION_HEADER && is_fields_section(st->section)) {
+        st->collect = true;
+        st->offset = start;
+        st->end = end - start > MAX_FILTERED_HEADER ? start + MAX_FILTERED_HEADER : end;
+        read_next(req);
+        return;
+    }
+    if (st->partial) {
+        uint64_t len = end - start;
+        uint64_t off = st->p_off < len ? st->p_off : len;
+        start += off;
+        end = len - off < st->p_len ? end : start + st->p_len;
+    }
+    st->offset = start;
+    st->end = end;
+    st->send_total = true;
+    if (start == end)
+        send_whole(req, "", 0, false);
+    else
+        read_next(req);
+}
+
+static void parsed(struct rpc_req *req, int ok, void *ctx)
+{
+    ((struct body_state *)req->state)->querying = 0;
+    if (req->cancelled) {
+        finish_cancelled(req);
+        return;
+    }
+    if (!ok) {
+        state_free(req->state);
+        rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        return;
+    }
+    tree_query(req);
+}
+
+static void tree_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct body_state *st = req->state;
+    st->querying = 0;
+    if (req->cancelled) {
+        finish_cancelled(req);
+        return;
+    }
+    if (r->status != DB_OK) {
+        state_free(st);
+        rpc_fail_db(req, r);
+        return;
+    }
+    if (PQntuples(r->res) != 1) {
+        state_free(st);
+        rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        return;
+    }
+    if (!*PQgetvalue(r->res, 0, 3)) {   /* not parsed yet: parse, then look again */
+        uint32_t uid = st->uid;
+        int64_t blob = db_bin_int(r->res, 0, 1);
+        st->querying = 1;   /* a cancel now must wait for parsed() */
+        mime_ensure(req, st->mailbox_id, &uid, &blob, 1, parsed, NULL);
+        return;
+    }
+    struct mime_tree tree;
+    struct mime_range rg;
+    int found = mime_tree_decode(PQgetvalue(r->res, 0, 4), (size_t)PQgetlength(r->res, 0, 4), &tree) == 0;
+    if (found) {
+        found = mime_find_section(&tree, st->section, &rg) == 0;
+        mime_tree_free(&tree);
+    }
+    if (!found) {
+        send_whole(req, "", 0, true);   /* no such part: NIL, as Dovecot */
+        return;
+    }
+    start_section(req, &rg);
+}
+
+static void tree_query(struct rpc_req *req)
+{
+    struct body_state *st = req->state;
+    char acct[24], mbox[24], range[24];
+    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
+    snprintf(mbox, sizeof mbox, "%lld", st->mailbox_id);
+    snprintf(range, sizeof range, "{%u}", st->uid);
+    struct db_param p[] = { { acct }, { mbox }, { range }, { range } };
+    st->querying = 1;
+    db_query(backend->db, STMT_MIME, p, 4, tree_done, req);
 }
 
 void op_body(struct rpc_req *req, const Petrel__Request *msg)
@@ -115,10 +293,24 @@ void op_body(struct rpc_req *req, const Petrel__Request *msg)
     struct body_state *st = calloc(1, sizeof *st);
     st->mailbox_id = b->mailbox_id;
     st->uid = b->uid;
-    st->offset = b->offset;
-    st->end = b->length > UINT64_MAX - b->offset ? UINT64_MAX : b->offset + b->length;
+    st->first = true;
     req->state = st;
     req->on_more = on_ack;
     req->on_cancel = on_cancel;
+    if (b->section && *b->section) {
+        st->section = strdup(b->section);
+        st->fields = calloc(b->n_fields + 1, sizeof *st->fields);
+        for (size_t i = 0; i < b->n_fields; i++)
+            st->fields[i] = strdup(b->fields[i]);
+        st->nfields = b->n_fields;
+        st->fields_not = strcasestr(b->section, "HEADER.FIELDS.NOT") != NULL;
+        st->partial = b->partial;
+        st->p_off = b->offset;
+        st->p_len = b->length;
+        tree_query(req);
+        return;
+    }
+    st->offset = b->offset;
+    st->end = b->length > UINT64_MAX - b->offset ? UINT64_MAX : b->offset + b->length;
     read_next(req);
 }

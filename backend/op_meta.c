@@ -1,30 +1,147 @@
 /* FETCH metadata (flags, sizes, dates) of a set of UIDs; with set_seen it
- * first sets \Seen, as a non-PEEK body fetch must. */
+ * first sets \Seen, as a non-PEEK body fetch must. With want_mime it adds
+ * ENVELOPE, BODYSTRUCTURE and BODY from the stored parse, parsing first any
+ * body that was stored without one. */
 #include "backend.h"
+
+#include "mime_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store);
+struct meta_state {
+    char acct[24], mbox[24];
+    char *lo, *hi;
+    bool set_seen;
+    int64_t mailbox_id;
+    bool reparsed;            /* ensure ran once already */
+    struct meta_mime mm;
+};
 
-static void done(const struct db_result *r, void *ctx)
+static void state_free(struct meta_state *st)
+{
+    for (size_t i = 0; i < st->mm.n; i++) {
+        free(st->mm.rows[i].envelope);
+        free(st->mm.rows[i].bodystructure);
+        free(st->mm.rows[i].body);
+    }
+    free(st->mm.rows);
+    free(st->lo);
+    free(st->hi);
+    free(st);
+}
+
+static void meta_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
+    struct meta_state *st = req->state;
+    req->state = NULL;
     if (r->status != DB_OK)
         rpc_fail_db(req, r);
     else
-        reply_meta_rows(req, r->res, 0);
+        reply_meta_rows(req, r->res, 0, st && st->mm.rows ? &st->mm : NULL);
+    if (st)
+        state_free(st);
+}
+
+static void meta_query(struct rpc_req *req)
+{
+    struct meta_state *st = req->state;
+    struct db_param p[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi },
+                            { st->set_seen ? "t" : "f" } };
+    db_query(backend->db, STMT_META, p, 5, meta_done, req);
+}
+
+static void mime_query(struct rpc_req *req);
+
+static void parsed(struct rpc_req *req, int ok, void *ctx)
+{
+    struct meta_state *st = req->state;
+    if (req->cancelled || !ok) {
+        req->state = NULL;
+        state_free(st);
+        if (req->cancelled)
+            rpc_done(req);
+        else
+            rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse messages now");
+        return;
+    }
+    mime_query(req);
+}
+
+static char *copy_value(const PGresult *res, int row, int col)
+{
+    int len = PQgetlength(res, row, col);
+    char *s = malloc((size_t)len + 1);
+    memcpy(s, PQgetvalue(res, row, col), (size_t)len);
+    s[len] = '\0';
+    return s;
+}
+
+static void mime_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct meta_state *st = req->state;
+    if (r->status != DB_OK || req->cancelled) {
+        req->state = NULL;
+        state_free(st);
+        if (req->cancelled)
+            rpc_done(req);
+        else
+            rpc_fail_db(req, r);
+        return;
+    }
+    int n = PQntuples(r->res);
+    uint32_t *uids = malloc((size_t)n * sizeof *uids + 1);
+    int64_t *blobs = malloc((size_t)n * sizeof *blobs + 1);
+    size_t missing = 0;
+    for (int i = 0; i < n; i++)
+        if (!*PQgetvalue(r->res, i, 3)) {
+            uids[missing] = (uint32_t)db_bin_int(r->res, i, 0);
+            blobs[missing++] = db_bin_int(r->res, i, 1);
+        }
+    if (missing && !st->reparsed) {
+        st->reparsed = true;
+        mime_ensure(req, st->mailbox_id, uids, blobs, missing, parsed, NULL);
+        free(uids);
+        free(blobs);
+        return;
+    }
+    free(uids);
+    free(blobs);
+    st->mm.rows = calloc((size_t)n + 1, sizeof *st->mm.rows);
+    for (int i = 0; i < n; i++) {
+        struct meta_mime_row *m = &st->mm.rows[st->mm.n];
+        if (!*PQgetvalue(r->res, i, 3))
+            continue;   /* still unparsed (a parse failed): left out */
+        m->uid = (uint32_t)db_bin_int(r->res, i, 0);
+        m->envelope = copy_value(r->res, i, 5);
+        m->bodystructure = copy_value(r->res, i, 6);
+        m->body = copy_value(r->res, i, 7);
+        st->mm.n++;
+    }
+    meta_query(req);
+}
+
+static void mime_query(struct rpc_req *req)
+{
+    struct meta_state *st = req->state;
+    struct db_param p[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi } };
+    db_query(backend->db, STMT_MIME, p, 4, mime_done, req);
 }
 
 void op_meta(struct rpc_req *req, const Petrel__Request *msg)
 {
-    char acct[24], mbox[24];
-    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
-    snprintf(mbox, sizeof mbox, "%lld", (long long)msg->meta->mailbox_id);
-    char *lo, *hi;
-    uid_ranges_to_arrays(msg->meta->uids, &lo, &hi);
-    struct db_param p[] = { { acct }, { mbox }, { lo }, { hi }, { msg->meta->set_seen ? "t" : "f" } };
-    db_query(backend->db, STMT_META, p, 5, done, req);
-    free(lo);
-    free(hi);
+    struct meta_state *st = calloc(1, sizeof *st);
+    snprintf(st->acct, sizeof st->acct, "%lld", (long long)req->account_id);
+    snprintf(st->mbox, sizeof st->mbox, "%lld", (long long)msg->meta->mailbox_id);
+    uid_ranges_to_arrays(msg->meta->uids, &st->lo, &st->hi);
+    st->set_seen = msg->meta->set_seen;
+    st->mailbox_id = msg->meta->mailbox_id;
+    req->state = st;
+    if (msg->meta->want_mime)
+        mime_query(req);
+    else
+        meta_query(req);
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store);
 
 static void done(const struct db_result *r, void *ctx)
 {
@@ -25,7 +24,7 @@ static void done(const struct db_result *r, void *ctx)
                 modseq = (uint64_t)db_int(r->res, i, 7);
         if (PQntuples(r->res) > 0)
             notify_change(req->account_id, *mailbox_id, modseq, req->session);
-        reply_meta_rows(req, r->res, 1);
+        reply_meta_rows(req, r->res, 1, NULL);
     }
     free(mailbox_id);
 }

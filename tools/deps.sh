@@ -15,11 +15,16 @@ PACKAGES="
   clang libclang-rt-14-dev
   procps iproute2 util-linux
 "
-# The JavaScript tests (if any) need npm to install their own packages.
-JS_DIR=tests/js
-if [ -f "$JS_DIR/package.json" ]; then
-    PACKAGES="$PACKAGES nodejs npm"
-fi
+# JavaScript test tools (the Kubernetes manifest validator, the imapflow
+# client) install their own npm packages from committed lock files; npm
+# comes from Debian unless the machine already has one.
+JS_DIRS="tests/js tools/k8s-validate"
+for d in $JS_DIRS; do
+    if [ -f "$d/package.json" ] && ! command -v npm >/dev/null 2>&1; then
+        PACKAGES="$PACKAGES nodejs npm"
+        break
+    fi
+done
 
 # dpkg-query prints nothing for a package it has never heard of, so compare
 # the wanted list against the names it reports as installed.
@@ -53,11 +58,12 @@ fi
 
 # npm ci is slow even when nothing changed; rerun it only when the lock file is
 # newer than what the last install recorded.
-if [ -f "$JS_DIR/package.json" ]; then
-    stamp="$JS_DIR/node_modules/.package-lock.json"
+for d in $JS_DIRS; do
+    [ -f "$d/package.json" ] || continue
+    stamp="$d/node_modules/.package-lock.json"
     # shellcheck disable=SC3013 # dash's test has -nt
-    if [ ! -f "$stamp" ] || [ "$JS_DIR/package-lock.json" -nt "$stamp" ]; then
-        echo "deps: npm ci in $JS_DIR" >&2
-        (cd "$JS_DIR" && npm ci --silent --no-audit --no-fund)
+    if [ ! -f "$stamp" ] || [ "$d/package-lock.json" -nt "$stamp" ]; then
+        echo "deps: npm ci in $d" >&2
+        (cd "$d" && npm ci --silent --no-audit --no-fund)
     fi
-fi
+done

@@ -3,6 +3,7 @@
  * so a 50 MB message never sits whole in this process. */
 #include "imap/imap_session.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,14 @@
 /* Items in one FETCH; a list longer than this is not a real client's. */
 #define MAX_FETCH_ITEMS 64
 
-enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY };
-enum section { SEC_ALL, SEC_HEADER, SEC_TEXT };
+enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY, I_ENVELOPE, I_BODYSTRUCTURE,
+                 I_BODY_SIMPLE };
+/* Top-level sections the frontend maps to byte ranges itself; anything else
+ * (part numbers, MIME, HEADER.FIELDS) the backend resolves from its parse. */
+enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_PART };
+
+/* Longest section spec accepted, e.g. a HEADER.FIELDS list. */
+#define MAX_SECTION 400
 
 struct fetch_item {
     enum item_kind kind;
@@ -21,7 +28,9 @@ struct fetch_item {
     bool peek;
     bool partial;
     uint64_t p_off, p_len;
-    char label[40];            /* how the response names it, e.g. "BODY[HEADER]" */
+    char spec[MAX_SECTION];    /* SEC_PART: the section without its field list */
+    char fields[MAX_SECTION];  /* SEC_PART: HEADER.FIELDS names, space-separated */
+    char label[2 * MAX_SECTION + 40];   /* how the response names it, e.g. "BODY[HEADER]" */
 };
 
 struct msg {
@@ -31,12 +40,14 @@ struct msg {
     int64_t internaldate;
     int32_t tz;
     uint64_t size, header_size;
+    char *envelope, *bodystructure, *body;   /* owned; NULL unless asked for */
 };
 
 struct fetch_state {
     struct fetch_item items[MAX_FETCH_ITEMS + 2];
     int nitems;
     bool set_seen;
+    bool want_mime;
     struct msg *msgs;
     size_t nmsgs, cap;
     bool meta_done;
@@ -44,6 +55,7 @@ struct fetch_state {
     int item;                  /* next item of it; -1: line not begun */
     struct rpc_call *stream;   /* body stream in flight */
     uint64_t stream_left;      /* bytes the literal still owes */
+    bool stream_sized;         /* the literal's size has been written */
     bool ack_pending;          /* ack once the client has read enough */
     bool failed;
 };
@@ -51,8 +63,12 @@ struct fetch_state {
 static void fetch_state_free(void *p)
 {
     struct fetch_state *st = p;
-    for (size_t i = 0; i < st->nmsgs; i++)
+    for (size_t i = 0; i < st->nmsgs; i++) {
         imap_free_keywords(st->msgs[i].keywords, st->msgs[i].nkw);
+        free(st->msgs[i].envelope);
+        free(st->msgs[i].bodystructure);
+        free(st->msgs[i].body);
+    }
     free(st->msgs);
     free(st);
 }
@@ -74,6 +90,35 @@ static int parse_partial(const char *p, const char *end, struct fetch_item *it)
     return 0;
 }
 
+/* Splits "1.2.HEADER.FIELDS (From To)" into the spec and the field names. */
+static int split_fields(const char *sec, size_t sl, struct fetch_item *it)
+{
+    const char *paren = memchr(sec, '(', sl);
+    size_t spec_len = paren ? (size_t)(paren - sec) : sl;
+    while (spec_len && sec[spec_len - 1] == ' ')
+        spec_len--;
+    if (spec_len >= sizeof it->spec)
+        return -1;
+    for (size_t i = 0; i < spec_len; i++)
+        it->spec[i] = (char)toupper((unsigned char)sec[i]);
+    it->spec[spec_len] = '\0';
+    bool wants_fields = strstr(it->spec, "HEADER.FIELDS") != NULL;
+    if (!paren)
+        return wants_fields ? -1 : 0;
+    if (!wants_fields || sec[sl - 1] != ')')
+        return -1;
+    size_t n = 0;
+    for (const char *p = paren + 1; p < sec + sl - 1; p++) {
+        if (*p == '"' || *p == '\\')
+            continue;   /* quoted field names: the quotes are not part of them */
+        if (n + 1 >= sizeof it->fields || (unsigned char)*p < ' ' || (unsigned char)*p > '~')
+            return -1;
+        it->fields[n++] = (char)toupper((unsigned char)*p);
+    }
+    it->fields[n] = '\0';
+    return n ? 0 : -1;
+}
+
 static int parse_body_item(const char *s, size_t n, struct fetch_item *it)
 {
     const char *end = s + n;
@@ -85,27 +130,36 @@ static int parse_body_item(const char *s, size_t n, struct fetch_item *it)
         it->peek = true;
     } else
         return -1;
-    const char *sec = s + pre, *close = memchr(sec, ']', (size_t)(end - sec));
+    const char *sec = s + pre, *close = memrchr(sec, ']', (size_t)(end - sec));
     if (!close)
         return -1;
     size_t sl = (size_t)(close - sec);
+    it->kind = I_BODY;
     if (sl == 0)
         it->section = SEC_ALL;
     else if (sl == 6 && strncasecmp(sec, "HEADER", 6) == 0)
         it->section = SEC_HEADER;
     else if (sl == 4 && strncasecmp(sec, "TEXT", 4) == 0)
         it->section = SEC_TEXT;
-    else
-        return -1;
-    it->kind = I_BODY;
+    else {
+        it->section = SEC_PART;
+        if (split_fields(sec, sl, it) < 0)
+            return -1;
+    }
     if (parse_partial(close + 1, end, it) < 0)
         return -1;
-    snprintf(it->label, sizeof it->label, "BODY[%.*s]", (int)sl, sec);
-    for (char *c = it->label; *c; c++)
-        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    char label[sizeof it->label];
+    if (it->section == SEC_PART && it->fields[0])
+        snprintf(label, sizeof label, "BODY[%s (%s)]", it->spec, it->fields);
+    else if (it->section == SEC_PART)
+        snprintf(label, sizeof label, "BODY[%s]", it->spec);
+    else
+        snprintf(label, sizeof label, "BODY[%s]",
+                 it->section == SEC_HEADER ? "HEADER" : it->section == SEC_TEXT ? "TEXT" : "");
     if (it->partial)
-        snprintf(it->label + strlen(it->label), sizeof it->label - strlen(it->label), "<%llu>",
+        snprintf(label + strlen(label), sizeof label - strlen(label), "<%llu>",
                  (unsigned long long)it->p_off);
+    memcpy(it->label, label, sizeof label);
     return 0;
 }
 
@@ -115,15 +169,21 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
         { "UID", I_UID, 0, 0 }, { "FLAGS", I_FLAGS, 0, 0 }, { "RFC822.SIZE", I_SIZE, 0, 0 },
         { "INTERNALDATE", I_INTERNALDATE, 0, 0 }, { "RFC822", I_BODY, SEC_ALL, false },
         { "RFC822.HEADER", I_BODY, SEC_HEADER, true }, { "RFC822.TEXT", I_BODY, SEC_TEXT, false },
+        { "ENVELOPE", I_ENVELOPE, 0, 0 }, { "BODYSTRUCTURE", I_BODYSTRUCTURE, 0, 0 },
+        { "BODY", I_BODY_SIMPLE, 0, 0 },
     };
     if (st->nitems >= MAX_FETCH_ITEMS)
         return -1;
     struct fetch_item *it = &st->items[st->nitems];
     memset(it, 0, sizeof *it);
-    if (n == 4 && strncasecmp(s, "FAST", 4) == 0) {
+    /* The macros (RFC 9051 6.4.5). */
+    if (n == 4 && strncasecmp(s, "FAST", 4) == 0)
         return add_simple(st, "FLAGS", 5) | add_simple(st, "INTERNALDATE", 12) |
                add_simple(st, "RFC822.SIZE", 11);
-    }
+    if (n == 3 && strncasecmp(s, "ALL", 3) == 0)
+        return add_simple(st, "FAST", 4) | add_simple(st, "ENVELOPE", 8);
+    if (n == 4 && strncasecmp(s, "FULL", 4) == 0)
+        return add_simple(st, "ALL", 3) | add_simple(st, "BODY", 4);
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         if (strlen(simple[i].name) == n && strncasecmp(simple[i].name, s, n) == 0) {
             it->kind = simple[i].kind;
@@ -211,6 +271,19 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     struct fetch_state *st = is->cmd_state;
+    if (!st->stream_sized && resp->status == PETREL__STATUS__OK &&
+        resp->result_case == PETREL__RESPONSE__RESULT_CHUNK) {
+        /* A section the backend resolved: its first chunk tells the size. */
+        st->stream_sized = true;
+        if (resp->chunk->nil) {
+            buf_puts(imap_out(is), "NIL");
+            st->stream = NULL;
+            pump(is);
+            return;
+        }
+        st->stream_left = resp->chunk->total;
+        buf_printf(imap_out(is), "{%llu}\r\n", (unsigned long long)st->stream_left);
+    }
     if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_CHUNK ||
         resp->chunk->data.len > st->stream_left) {
         /* The literal's length is already promised: the only honest way out
@@ -236,6 +309,52 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
         send_ack(is);
     else
         st->ack_pending = true;
+}
+
+/* Starts streaming a body item; false when nothing needs streaming. */
+static bool start_body(struct imap_session *is, struct fetch_state *st,
+                       const struct fetch_item *it, const struct msg *m)
+{
+    struct buf *out = imap_out(is);
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
+    br.mailbox_id = is->sel.mailbox_id;
+    br.uid = m->uid;
+    char *fields[MAX_SECTION / 2];
+    char fieldbuf[MAX_SECTION];
+    if (it->section == SEC_PART) {
+        /* The backend finds the part; the literal's size comes with the data. */
+        buf_printf(out, "%s ", it->label);
+        br.section = (char *)it->spec;
+        br.partial = it->partial;
+        br.offset = it->p_off;
+        br.length = it->p_len;
+        snprintf(fieldbuf, sizeof fieldbuf, "%s", it->fields);
+        char *save = NULL;
+        for (char *f = strtok_r(fieldbuf, " ", &save); f && br.n_fields < MAX_SECTION / 2;
+             f = strtok_r(NULL, " ", &save))
+            fields[br.n_fields++] = f;
+        br.fields = fields;
+        st->stream_sized = false;
+        st->stream_left = 0;
+    } else {
+        uint64_t off, len;
+        body_range(it, m, &off, &len);
+        buf_printf(out, "%s {%llu}\r\n", it->label, (unsigned long long)len);
+        if (len == 0)
+            return false;
+        br.offset = off;
+        br.length = len;
+        st->stream_sized = true;
+        st->stream_left = len;
+    }
+    req.op_case = PETREL__REQUEST__OP_BODY;
+    req.body = &br;
+    session_request(&is->s, &req);
+    st->item++;
+    imap_flush(is);
+    st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+    return true;
 }
 
 /* Writes the current message's items until one needs a body stream.
@@ -267,27 +386,19 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
             buf_puts(out, "INTERNALDATE ");
             write_internaldate(out, m->internaldate, m->tz);
             break;
-        case I_BODY: {
-            uint64_t off, len;
-            body_range(it, m, &off, &len);
-            buf_printf(out, "%s {%llu}\r\n", it->label, (unsigned long long)len);
-            if (len == 0)
-                break;
-            Petrel__Request req = PETREL__REQUEST__INIT;
-            Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
-            br.mailbox_id = is->sel.mailbox_id;
-            br.uid = m->uid;
-            br.offset = off;
-            br.length = len;
-            req.op_case = PETREL__REQUEST__OP_BODY;
-            req.body = &br;
-            session_request(&is->s, &req);
-            st->stream_left = len;
-            st->item++;
-            imap_flush(is);
-            st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
-            return false;
-        }
+        case I_ENVELOPE:
+            buf_printf(out, "ENVELOPE (%s)", m->envelope ? m->envelope : "NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL");
+            break;
+        case I_BODYSTRUCTURE:
+            buf_printf(out, "BODYSTRUCTURE %s", m->bodystructure ? m->bodystructure : "NIL");
+            break;
+        case I_BODY_SIMPLE:
+            buf_printf(out, "BODY %s", m->body ? m->body : "NIL");
+            break;
+        case I_BODY:
+            if (start_body(is, st, it, m))
+                return false;
+            break;
         }
     }
     buf_puts(out, ")\r\n");
@@ -343,6 +454,9 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
             m->tz = x->tz_offset;
             m->size = x->size;
             m->header_size = x->header_size > x->size ? x->size : x->header_size;
+            m->envelope = x->envelope && *x->envelope ? strdup(x->envelope) : NULL;
+            m->bodystructure = x->bodystructure && *x->bodystructure ? strdup(x->bodystructure) : NULL;
+            m->body = x->body && *x->body ? strdup(x->body) : NULL;
         }
     }
     st->meta_done = !resp->more;
@@ -369,6 +483,8 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     for (int i = 0; i < st->nitems; i++) {
         has_uid |= st->items[i].kind == I_UID;
         st->set_seen |= st->items[i].kind == I_BODY && !st->items[i].peek;
+        st->want_mime |= st->items[i].kind == I_ENVELOPE || st->items[i].kind == I_BODYSTRUCTURE ||
+                         st->items[i].kind == I_BODY_SIMPLE;
     }
     if (is->uid_cmd && !has_uid) {
         memmove(&st->items[1], &st->items[0], (size_t)st->nitems * sizeof st->items[0]);
@@ -401,6 +517,7 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     mr.mailbox_id = is->sel.mailbox_id;
     mr.uids = &ranges;
     mr.set_seen = st->set_seen;
+    mr.want_mime = st->want_mime;
     req.op_case = PETREL__REQUEST__OP_META;
     req.meta = &mr;
     session_request(&is->s, &req);

@@ -5,7 +5,8 @@
 # frontends), creates an account with petrel-admin inside a backend
 # container, then talks to both frontends from the host with real clients
 # (Python's imaplib and poplib on published 127.0.0.1 ports): LOGIN, APPEND,
-# FETCH, and the same message seen through the other frontend and over POP3.
+# FETCH, and the same message seen through the other frontend, over IMAPS
+# (a throwaway certificate, verified) and over POP3; /readyz and /metrics.
 # Everything it started is removed at the end, failure or not; the images stay
 # as the build cache (see the last lines it prints).
 #
@@ -28,7 +29,7 @@ BASE_IMAGE=${BASE_IMAGE:-localhost/debian:bookworm-slim}
 RUN_ID=petrel-it-$$
 NET=$RUN_ID
 WAIT=90                 # seconds for each service to come up
-PACKAGES="podman runc debootstrap netavark aardvark-dns fuse-overlayfs uidmap iptables"
+PACKAGES="podman runc debootstrap netavark aardvark-dns fuse-overlayfs uidmap iptables openssl"
 PYTHON=/usr/bin/python3
 START=$SECONDS
 
@@ -107,6 +108,7 @@ cleanup() {
     [[ -z $ids ]] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
     podman network rm -f "$NET" >/dev/null 2>&1 || true
     podman volume rm -f "$RUN_ID-pgdata" >/dev/null 2>&1 || true
+    if [[ -n ${TLS_DIR:-} ]]; then rm -rf "$TLS_DIR"; fi
     if [[ -n ${conf:-} ]]; then rm -f "$conf"; fi
 }
 trap cleanup EXIT
@@ -203,13 +205,27 @@ done
 wait_healthy backend1
 wait_healthy backend2
 
-read -r IMAP1 POP1 IMAP2 POP2 <<<"$(free_ports 4)"
-step "frontends (IMAP 127.0.0.1:$IMAP1 and :$IMAP2, POP3 :$POP1 and :$POP2)"
+# frontend2 also serves IMAPS with a throwaway certificate, mounted
+# read-only as the Kubernetes Secret petrel-tls would be.
+TLS_DIR=$(mktemp -d /tmp/petrel-it-tls.XXXXXX)
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$TLS_DIR/tls.key" -out "$TLS_DIR/tls.crt" >/dev/null 2>&1 \
+    || fail "openssl could not make a test certificate"
+chmod 0755 "$TLS_DIR" && chmod 0644 "$TLS_DIR/tls.key" "$TLS_DIR/tls.crt"  # the image's uid 10001 reads them
+
+read -r IMAP1 POP1 IMAP2 POP2 IMAPS2 HTTP2 <<<"$(free_ports 6)"
+step "frontends (IMAP 127.0.0.1:$IMAP1 and :$IMAP2, POP3 :$POP1 and :$POP2, IMAPS :$IMAPS2, HTTP :$HTTP2)"
 for spec in "frontend1 $IMAP1 $POP1" "frontend2 $IMAP2 $POP2"; do
     read -r name imap pop <<<"$spec"
+    tls=()
+    if [[ $name == frontend2 ]]; then
+        tls=(-v "$TLS_DIR:/etc/petrel/tls:ro" -e PETREL_TLS_CERT=/etc/petrel/tls/tls.crt
+             -e PETREL_TLS_KEY=/etc/petrel/tls/tls.key -e PETREL_IMAPS_LISTEN=0.0.0.0:993
+             -p "127.0.0.1:$IMAPS2:993" -p "127.0.0.1:$HTTP2:8080")
+    fi
     run "$name" --read-only --sysctl net.ipv4.ip_unprivileged_port_start=0 \
         -e PETREL_BACKENDS=backend1:7100,backend2:7100 -e PETREL_REDIS_URL="$REDIS_URL" \
-        -e PETREL_NODE="$name" -e PETREL_WORKERS=2 \
+        -e PETREL_NODE="$name" -e PETREL_WORKERS=2 "${tls[@]}" \
         -p "127.0.0.1:$imap:143" -p "127.0.0.1:$pop:110" "$FRONTEND"
 done
 wait_healthy frontend1
@@ -226,21 +242,27 @@ for attempt in 1 2 3 4 5; do
     out=$(printf '%s\n' "$PASSWORD" | podman exec -i "$RUN_ID-backend1" \
               petrel-admin user add "$ADDRESS" --password-stdin 2>&1) && break
     [[ $out == *"name resolution"* && $attempt -lt 5 ]] || { printf '%s\n' "$out"; fail "petrel-admin user add failed"; }
+    say "retrying after: $out"
     sleep 1
 done
 podman exec "$RUN_ID-backend1" petrel-admin user list | grep -qF "$ADDRESS" \
     || fail "petrel-admin user list does not show $ADDRESS"
 
 step "IMAP and POP3 clients from the host"
-"$PYTHON" - "$ADDRESS" "$PASSWORD" "$IMAP1" "$IMAP2" "$POP2" <<'EOF' || fail "client session failed"
-import imaplib, poplib, sys, time
-address, password, imap1, imap2, pop2 = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+"$PYTHON" - "$ADDRESS" "$PASSWORD" "$IMAP1" "$IMAP2" "$POP2" "$IMAPS2" "$HTTP2" "$TLS_DIR/tls.crt" <<'EOF' || fail "client session failed"
+import imaplib, poplib, ssl, sys, time, urllib.request
+address, password = sys.argv[1], sys.argv[2]
+imap1, imap2, pop2, imaps2, http2 = map(int, sys.argv[3:8])
+tls = ssl.create_default_context(cafile=sys.argv[8])
 
-def connect(port):
+def connect(port, secure=False):
     # The container is healthy, but its first backend link may still be
     # connecting: retry a refused login briefly.
     for attempt in range(20):
-        m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        if secure:
+            m = imaplib.IMAP4_SSL("localhost", port, ssl_context=tls, timeout=10)
+        else:
+            m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
         try:
             m.login(address, password)
             return m
@@ -272,6 +294,12 @@ assert typ == "OK" and data[0][1] == body, (typ, data)
 m.logout()
 print(f"image-test: frontend2 :{imap2}: the message appended through frontend1 is there")
 
+m = connect(imaps2, secure=True)
+typ, data = m.select("INBOX", readonly=True)
+assert typ == "OK" and int(data[0]) == 1, (typ, data)
+print(f"image-test: frontend2 IMAPS :{imaps2}: {m.sock.version()}, certificate verified, LOGIN, SELECT ok")
+m.logout()
+
 p = poplib.POP3("127.0.0.1", pop2, timeout=10)
 p.user(address)
 p.pass_(password)
@@ -281,6 +309,13 @@ resp, lines, octets = p.retr(1)
 assert b"Hello from the image test." in lines, lines
 p.quit()
 print(f"image-test: frontend2 POP3 :{pop2}: STAT, RETR ok")
+
+with urllib.request.urlopen(f"http://127.0.0.1:{http2}/readyz", timeout=5) as r:
+    assert r.status == 200, r.status
+with urllib.request.urlopen(f"http://127.0.0.1:{http2}/metrics", timeout=5) as r:
+    metrics = r.read().decode()
+assert "petrel_frontend_connections" in metrics, metrics[:500]
+print(f"image-test: frontend2 HTTP :{http2}: /readyz 200, /metrics has petrel_frontend_connections")
 EOF
 
 # A graceful stop: SIGTERM to PID 1 (the supervisor) ends it with status 0
