@@ -129,6 +129,10 @@ fuzz-build:
 fuzz: fuzz-build
 	@sh tests/fuzz/run $(FUZZ_SECONDS)
 
+# Petrel against Debian's Dovecot on this machine, same run (tests/bench).
+bench: deps
+	@bash tests/bench/run.sh
+
 # Builds the container images and runs them as a cluster with podman; prints
 # SKIP (and succeeds) where no container engine can run.
 image-test:

@@ -229,7 +229,7 @@ static const struct conn_handler link_handler = { .on_read = on_read, .on_close 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     for (;;) {
-        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = net_accept(w->fd);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_warn("\"accept failed\" error=\"%s\"", strerror(errno));

@@ -185,7 +185,8 @@ static void flush(struct conn *c)
 }
 
 /* Reads what the transport has, up to the read limit, then tells the owner.
- * TLS may hold several records already decrypted: they are all taken now. */
+ * Bytes TLS already decrypted are taken now too: no event would announce
+ * them. What the limit leaves inside TLS is fed back by update_io(). */
 static void fill(struct conn *c, bool notify)
 {
     c->read_wants_write = false;

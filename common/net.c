@@ -71,6 +71,16 @@ int net_listen(const char *spec, int backlog)
     return fd;
 }
 
+int net_accept(int listen_fd)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
 int net_connect(const char *spec)
 {
     struct sockaddr_storage ss;

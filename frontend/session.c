@@ -171,7 +171,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *ls = (struct listener *)w;
     for (;;) {
-        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = net_accept(w->fd);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_warn("\"accept failed\" error=\"%s\"", strerror(errno));

@@ -5,6 +5,8 @@
 #   BENCH=short (default, under 3 minutes) | long
 #   BENCH_USERS, BENCH_MESSAGES, BENCH_CLIENTS, BENCH_DURATION,
 #   BENCH_IDLE_CLIENTS, BENCH_FANOUT_CLIENTS, BENCH_WORKLOADS (space-separated),
+#   BENCH_ROUNDS (each workload runs this many times per server, alternating
+#   which server goes first; the table shows the median),
 #   BENCH_KEEP=1 (keep the temporary folder), BENCH_FRONTENDS/BENCH_BACKENDS
 #
 # Steps: build petrel-bench (and Petrel), start a local Petrel cluster and a
@@ -36,8 +38,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 BENCH=${BENCH:-short}
 case $BENCH in
-    short) d_users=20 d_msgs=200 d_clients=16 d_dur=6 d_idle=200 d_fan=50 ;;
-    long) d_users=50 d_msgs=500 d_clients=32 d_dur=30 d_idle=1000 d_fan=200 ;;
+    short) d_users=20 d_msgs=200 d_clients=16 d_dur=5 d_idle=200 d_fan=50 d_rounds=1 ;;
+    long) d_users=50 d_msgs=500 d_clients=32 d_dur=20 d_idle=1000 d_fan=200 d_rounds=3 ;;
     *) echo "bench: BENCH must be short or long" >&2; exit 2 ;;
 esac
 USERS=${BENCH_USERS:-$d_users}
@@ -46,6 +48,7 @@ CLIENTS=${BENCH_CLIENTS:-$d_clients}
 DURATION=${BENCH_DURATION:-$d_dur}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-$d_idle}
 FANOUT_CLIENTS=${BENCH_FANOUT_CLIENTS:-$d_fan}
+ROUNDS=${BENCH_ROUNDS:-$d_rounds}
 WORKLOADS=${BENCH_WORKLOADS:-"imap-sync imap-fetch-bodies pop3-download imap-idle-memory imap-idle-fanout imap-append lmtp-deliver"}
 TIMEOUT=10
 PASSWORD=bench-Pa55
@@ -229,19 +232,30 @@ bench() {  # bench LABEL IMAP POP3 LMTP [args...]
         ${lmtp:+--lmtp-port "$lmtp"} --user-pattern "$PATTERN" --users "$USERS" \
         --password "$PASSWORD" --timeout "$TIMEOUT" "$@"
 }
-run_both() {  # run_both NAME [args...]: Petrel, then Dovecot
-    local name=$1
+run_one() {  # run_one SERVER NAME ROUND [args...]
+    local s=$1 name=$2 r=$3
+    shift 3
+    if [[ $s == petrel ]]; then
+        bench petrel "$P_IMAP" "$P_POP3" "$P_LMTP" "$@" ${PIDS_P:+--pids "$PIDS_P"}
+    else
+        bench dovecot "$D_IMAP" "$D_POP3" "$D_LMTP" "$@" ${PIDS_D:+--pids "$PIDS_D"}
+    fi >"$W/out-$s-$name-r$r.txt" 2>"$W/err-$s-$name-r$r.txt" || true
+    grep -E '^(SUMMARY|SKIP) ' "$W/out-$s-$name-r$r.txt" >&2 || {
+        say "$s $name: no result; its stderr:"
+        tail -n 5 "$W/err-$s-$name-r$r.txt" >&2
+    }
+}
+run_both() {  # run_both NAME [args...]: both servers, ROUNDS times, ABBA order
+    local name=$1 r
     shift
-    bench petrel "$P_IMAP" "$P_POP3" "$P_LMTP" "$@" ${PIDS_P:+--pids "$PIDS_P"} \
-        >"$W/out-petrel-$name.txt" 2>"$W/err-petrel-$name.txt" || true
-    bench dovecot "$D_IMAP" "$D_POP3" "$D_LMTP" "$@" ${PIDS_D:+--pids "$PIDS_D"} \
-        >"$W/out-dovecot-$name.txt" 2>"$W/err-dovecot-$name.txt" || true
-    local s
-    for s in petrel dovecot; do
-        grep -E '^(SUMMARY|SKIP) ' "$W/out-$s-$name.txt" >&2 || {
-            say "$s $name: no result; its stderr:"
-            tail -n 5 "$W/err-$s-$name.txt" >&2
-        }
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then
+            run_one petrel "$name" "$r" "$@"
+            run_one dovecot "$name" "$r" "$@"
+        else
+            run_one dovecot "$name" "$r" "$@"
+            run_one petrel "$name" "$r" "$@"
+        fi
     done
 }
 
@@ -282,10 +296,10 @@ cp "$W"/out-*.txt "$W"/err-*.txt "$W"/fill-*.txt "$OUT"/
 cat "$W"/out-*.txt >"$OUT/results.txt"
 {
     echo "Petrel vs Dovecot $(dovecot --version | cut -d' ' -f1), BENCH=$BENCH: $USERS accounts x" \
-        "$MESSAGES messages, $CLIENTS clients, ${DURATION}s per workload," \
+        "$MESSAGES messages, $CLIENTS clients, ${DURATION}s per workload x $ROUNDS round(s)," \
         "$(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
     for w in $WORKLOADS; do
-        cat "$W/out-petrel-$w.txt" "$W/out-dovecot-$w.txt"
+        cat "$W/out-petrel-$w-r"*.txt "$W/out-dovecot-$w-r"*.txt
         echo "END $w"
     done | awk '
         function errs(s, w,   k) { k = s SUBSEP w; return (k in E) ? E[k] : 0 }
@@ -293,13 +307,17 @@ cat "$W"/out-*.txt >"$OUT/results.txt"
             delete kv
             for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
             E[kv["server"], kv["workload"]] += kv["errors"] + kv["timeouts"]
+            SRV[kv["server"]] = 1
         }
         $1 == "SUMMARY" {
             delete kv
             for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
+            SRV[kv["server"]] = 1
             k = kv["workload"] SUBSEP kv["metric"]
             if (!(k in seen)) { seen[k] = 1; order[++n] = k; better[k] = kv["better"] }
-            V[kv["server"], k] = kv["value"]
+            # Every round'"'"'s value; the table shows their median.
+            i = ++NV[kv["server"], k]
+            VS[kv["server"], k, i] = kv["value"] + 0
         }
         $1 == "SKIP" {
             delete kv
@@ -313,7 +331,14 @@ cat "$W"/out-*.txt >"$OUT/results.txt"
             for (i = 1; i <= n; i++) { split(order[i], p, SUBSEP); if (p[1] == $2) found = 1 }
             if (!found) { k = $2 SUBSEP "-"; order[++n] = k; better[k] = "" }
         }
+        function median(s, k,   m, i, j, t, a) {
+            m = NV[s, k]
+            for (i = 1; i <= m; i++) a[i] = VS[s, k, i]
+            for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+        }
         END {
+            for (i = 1; i <= n; i++) for (s in SRV) if (NV[s, order[i]] > 0) V[s, order[i]] = median(s, order[i])
             printf "%-18s %-19s %11s %11s %9s  %-8s %s\n", "workload", "metric", "Petrel", "Dovecot", "P/D", "better", "errors P/D"
             for (i = 1; i <= n; i++) {
                 k = order[i]; split(k, p, SUBSEP); w = p[1]; m = p[2]
