@@ -23,6 +23,7 @@ struct backend_settings {
     long max_message_size;     /* largest message stored, bytes */
     long stream_chunk;         /* bytes per streamed body chunk */
     long shutdown_grace;       /* seconds to finish in-flight work on SIGTERM */
+    long auth_threads;         /* password-checking threads per worker */
     long auth_cache_size;      /* successful logins remembered per worker */
     long auth_cache_ttl;       /* seconds one is remembered; 0: off */
     char *http_listen;         /* /metrics /healthz /readyz; empty: off */

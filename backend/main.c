@@ -3,6 +3,7 @@
 
 #include "auth_cache.h"
 #include "config.h"
+#include "hash_pool.h"
 #include "log.h"
 #include "backend_metrics.h"
 #include "migrate.h"
@@ -31,6 +32,7 @@ static struct setting settings[] = {
     { "rpc_max_inflight", SETTING_INT, "4096", "requests in flight per frontend link", &cfg.rpc_max_inflight, 1, 1000000 },
     { "max_message_size", SETTING_INT, "104857600", "largest message stored (bytes)", &cfg.max_message_size, 1024, 2147483647 },
     { "stream_chunk", SETTING_INT, "262144", "bytes per streamed body chunk", &cfg.stream_chunk, 4096, 1048576 },
+    { "auth_threads", SETTING_INT, "2", "password-checking threads per worker (0: on the event loop)", &cfg.auth_threads, 0, 64 },
     { "auth_cache_size", SETTING_INT, "10000", "successful logins remembered per worker", &cfg.auth_cache_size, 0, 10000000 },
     { "auth_cache_ttl", SETTING_INT, "300", "seconds a successful login is remembered (0: off)", &cfg.auth_cache_ttl, 0, 86400 },
     { "shutdown_grace", SETTING_INT, "10", "seconds to finish in-flight work on SIGTERM", &cfg.shutdown_grace, 0, 3600 },
@@ -51,6 +53,7 @@ static int worker_main(int index, void *arg)
     struct backend b = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg };
     backend = &b;
     auth_cache_init((int)cfg.auth_cache_size, (double)cfg.auth_cache_ttl);
+    hash_pool_start(b.loop, (int)cfg.auth_threads);
     b.db = db_pool_new(b.loop, cfg.pg_url, (int)cfg.db_connections);
     if (notify_start(b.loop, cfg.redis_url, cfg.node, index) < 0)
         return 1;
