@@ -138,9 +138,12 @@ bench: deps
 image-test:
 	@bash tests/image/run.sh
 
+# With SAN=1 the suite runs the build-san/ binaries: tests/run reads the unit
+# tests from PETREL_BUILD_DIR, deploy/local/cluster and the integration tests
+# take the servers from PETREL_CLUSTER_BIN (and fail on sanitizer reports).
 test: deps
 	@$(MAKE) --no-print-directory all unit fuzz-build
-	@sh tests/run
+	@PETREL_BUILD_DIR=$(B) PETREL_CLUSTER_BIN=$(abspath $(BIN)) sh tests/run
 
 run: deps
 	@$(MAKE) --no-print-directory all

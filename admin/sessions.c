@@ -8,55 +8,13 @@
  * petrel:kick; each frontend closes that account's sessions itself. */
 #include "admin.h"
 
+#include "redis_link.h"
+
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct redis_url {
-    char host[256];
-    int port;
-    int db;
-    char password[256];     /* empty: no AUTH */
-};
-
-/* redis://[[user]:password@]host[:port][/db] */
-static int parse_redis_url(const char *url, struct redis_url *u, const char **why)
-{
-    *u = (struct redis_url){ .port = 6379 };
-    if (strncmp(url, "redis://", 8) != 0)
-        return *why = "it must start with redis://", -1;
-    const char *p = url + 8, *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        if ((size_t)(at - pw) >= sizeof u->password)
-            return *why = "the password is too long", -1;
-        memcpy(u->password, pw, (size_t)(at - pw));
-        p = at + 1;
-    }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof u->host)
-        return *why = "the host is missing or too long", -1;
-    memcpy(u->host, p, hl);
-    p += hl;
-    char *end;
-    if (*p == ':') {
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
-            return *why = "the port must be a number from 1 to 65535", -1;
-        u->port = (int)port;
-        p = end;
-    }
-    if (*p == '/' && p[1]) {
-        long db = strtol(p + 1, &end, 10);
-        if (*end || db < 0 || db > 100000)
-            return *why = "the database must be a number", -1;
-        u->db = (int)db;
-    }
-    return 0;
-}
 
 static bool reply_ok(redisContext *c, redisReply *r, const char *what)
 {
@@ -75,7 +33,7 @@ static redisContext *redis_open(const struct admin_opts *o)
         fail(EXIT_FAIL, "no Redis given: set PETREL_REDIS_URL or pass --redis URL");
         return NULL;
     }
-    if (parse_redis_url(o->redis_url, &u, &why) < 0) {
+    if (redis_url_parse(o->redis_url, &u, &why) < 0) {
         fail(EXIT_USAGE, "invalid Redis URL \"%s\": %s", o->redis_url, why);
         return NULL;
     }

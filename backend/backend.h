@@ -28,6 +28,7 @@ struct backend_settings {
     long auth_cache_ttl;       /* seconds one is remembered; 0: off */
     char *http_listen;         /* /metrics /healthz /readyz; empty: off */
     char *log_format;          /* logfmt or json */
+    long expunge_tombstone_days;   /* QRESYNC: keep expunge tombstones this long; 0: for ever */
 };
 
 struct backend {
@@ -107,6 +108,16 @@ enum stmt {
     STMT_COPY,
     STMT_MIME,
     STMT_BLOB_SET_MIME,
+    STMT_MAILBOX_DELETE,
+    STMT_MAILBOX_RENAME,
+    STMT_SUBSCRIBE,
+    STMT_LIST_EXT,
+    STMT_CHANGES,          /* CONDSTORE/QRESYNC (007_changes.sql) */
+    STMT_META_SINCE,
+    STMT_STORE_COND,
+    STMT_EXPUNGE_PRUNE,
+    STMT_SEARCH_UNPARSED,
+    STMT_META_CRLF,
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */

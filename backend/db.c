@@ -10,7 +10,8 @@
 extern const struct db_statement db_statements[];
 extern const int db_statements_count;
 
-#define MAX_PARAMS 16
+/* Parameters of one statement; APPEND's with its parse and text take 17. */
+#define MAX_PARAMS 24
 #define RECONNECT_SECONDS 1.0
 
 enum conn_state { C_DOWN, C_CONNECTING, C_PREPARING, C_IDLE, C_BUSY };
@@ -18,7 +19,8 @@ enum conn_state { C_DOWN, C_CONNECTING, C_PREPARING, C_IDLE, C_BUSY };
 struct db_query {
     struct db_query *next;
     int stmt;                 /* index in db_statements, or -1 for sql */
-    char *sql;                /* owned, for db_exec */
+    char *sql;                /* owned, for db_exec and db_query_sql */
+    bool with_params;         /* db_query_sql: sql has $n parameters */
     int nparams;
     char *values[MAX_PARAMS]; /* point into blob */
     int lengths[MAX_PARAMS];
@@ -210,7 +212,10 @@ static void send_query(struct db_conn *c, struct db_query *x)
     x->t0 = metrics_now();
     metrics_add(BM_DB_CONNECTIONS, (int[]){ DBC_BUSY }, 1);
     int ok;
-    if (x->stmt < 0)
+    if (x->stmt < 0 && x->with_params)
+        ok = PQsendQueryParams(c->pg, x->sql, x->nparams, NULL, (const char *const *)x->values,
+                               x->lengths, x->formats, 0);
+    else if (x->stmt < 0)
         ok = PQsendQuery(c->pg, x->sql);
     else
         ok = PQsendQueryPrepared(c->pg, db_statements[x->stmt].name, x->nparams,
@@ -480,6 +485,20 @@ void db_exec(struct db_pool *p, struct db_pin *pin, const char *sql, db_cb *cb, 
     dispatch(p);
 }
 
+void db_query_sql(struct db_pool *p, const char *sql, const struct db_param *params, int nparams,
+                  db_cb *cb, void *ctx)
+{
+    struct db_query *x = make_query(-1, params, nparams > MAX_PARAMS ? MAX_PARAMS : nparams, cb, ctx);
+    x->sql = strdup(sql);
+    x->with_params = true;
+    if (!any_alive(p)) {
+        finish(x, DB_TEMPFAIL, NULL, NULL, "database unavailable");
+        return;
+    }
+    q_push(&p->q, x);
+    dispatch(p);
+}
+
 void db_pin_acquire(struct db_pool *p, db_pin_cb *cb, void *ctx)
 {
     if (!any_alive(p)) {
@@ -500,7 +519,7 @@ void db_pin_acquire(struct db_pool *p, db_pin_cb *cb, void *ctx)
 void db_pin_query(struct db_pin *pin, int stmt, const struct db_param *params, int nparams,
                   db_cb *cb, void *ctx)
 {
-    struct db_query *x = make_query(stmt, params, nparams, cb, ctx);
+    struct db_query *x = make_query(stmt, params, nparams > MAX_PARAMS ? MAX_PARAMS : nparams, cb, ctx);
     if (!pin->conn) {
         finish(x, DB_TEMPFAIL, NULL, NULL, "database connection lost");
         return;

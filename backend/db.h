@@ -53,6 +53,11 @@ struct db_param {
  * exactly once, from the loop. */
 void db_query(struct db_pool *pool, int stmt, const struct db_param *params, int nparams,
               db_cb *cb, void *ctx);
+/* A query that is not one of the prepared statements (built at run time, as
+ * SEARCH's): its values go as $n params, never into the text. Results are
+ * in text format. At most 24 params. */
+void db_query_sql(struct db_pool *pool, const char *sql, const struct db_param *params,
+                  int nparams, db_cb *cb, void *ctx);
 /* A plain SQL command without parameters (BEGIN, COMMIT, ROLLBACK). */
 void db_exec(struct db_pool *pool, struct db_pin *pin, const char *sql, db_cb *cb, void *ctx);
 

@@ -38,6 +38,7 @@ static struct setting settings[] = {
     { "shutdown_grace", SETTING_INT, "10", "seconds to finish in-flight work on SIGTERM", &cfg.shutdown_grace, 0, 3600 },
     { "http_listen", SETTING_STR, "", "HTTP listener for /metrics, /healthz, /readyz (host:port; empty: off)", &cfg.http_listen, 0, 0 },
     { "log_format", SETTING_STR, "logfmt", "logfmt or json (one line per event)", &cfg.log_format, 0, 0 },
+    { "expunge_tombstone_days", SETTING_INT, "30", "days expunged UIDs are remembered for QRESYNC (0: for ever)", &cfg.expunge_tombstone_days, 0, 36500 },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 

@@ -39,6 +39,14 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
 {
     size_t at = 0;
     int n = PQntuples(res);
+    /* petrel_meta_since: column 9 is the modseq setting \Seen gave; a row
+     * carrying it was changed by this call (007_changes.sql). */
+    uint64_t seen_modseq = 0;
+    for (int i = 0; !is_store && PQfnumber(res, "seen_modseq") == 9 && i < n && !seen_modseq; i++)
+        if (db_int(res, i, 9) > 0 && db_int(res, i, 9) == db_int(res, i, 7))
+            seen_modseq = (uint64_t)db_int(res, i, 9);
+    /* petrel_meta_crlf (009_pop3_size.sql): the POP3 size. */
+    int crlf_col = PQfnumber(res, "crlf_size");
     Petrel__MessageMeta *metas = calloc(META_BATCH, sizeof *metas);
     Petrel__MessageMeta **ptrs = calloc(META_BATCH, sizeof *ptrs);
     char ***kws = calloc(META_BATCH, sizeof *kws);
@@ -47,6 +55,8 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
         int k = 0;
         for (; k < META_BATCH && row < n; k++, row++) {
             fill(&metas[k], res, row, &kws[k]);
+            if (crlf_col >= 0)
+                metas[k].crlf_size = (uint64_t)db_int(res, row, crlf_col);
             const struct meta_mime_row *m = mm ? mime_row(mm, metas[k].uid, &at) : NULL;
             if (m) {
                 metas[k].envelope = m->envelope;
@@ -66,6 +76,7 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
         } else {
             mr.messages = ptrs;
             mr.n_messages = (size_t)k;
+            mr.seen_modseq = seen_modseq;
             resp.result_case = PETREL__RESPONSE__RESULT_META;
             resp.meta = &mr;
         }

@@ -6,7 +6,8 @@
 /* Ops as named in rpc_ops[] (ops.c). */
 static const char *const ops[] = {
     "login", "list", "create", "select", "status", "meta", "body", "append", "store",
-    "expunge", "copy", "rcpt", "deliver", "other",
+    "expunge", "copy", "rcpt", "deliver", "changes", "search", "mailbox_delete",
+    "mailbox_rename", "subscribe", "list_ext", "other",
 };
 /* Petrel.Status in enum order, then requests that ended without a reply. */
 static const char *const statuses[] = {

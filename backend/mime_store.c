@@ -1,26 +1,142 @@
 #include "mime_store.h"
 
+#include "search_text.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static void drop_text(void *ctx, enum mime_text_kind kind, unsigned part, const char *name,
-                      const char *data, size_t len)
+/* ---- collecting searchable text ---- */
+
+struct mime_store {
+    struct mime_parser *parser;
+    struct buf headers, text;
+    char pend[4];             /* an incomplete UTF-8 sequence ending a body piece */
+    size_t npend;
+    bool have_date;
+    char sentdate[16];
+};
+
+/* How many bytes at the end of s start a UTF-8 sequence that continues in
+ * the next piece (0 when s ends on a whole one). */
+static size_t cut_tail(const unsigned char *s, size_t n)
 {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = s[n - back];
+        if ((c & 0xC0) == 0x80)
+            continue;
+        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
 }
 
-struct mime_parser *mime_store_parser(void)
+static void flush_pending(struct mime_store *s)
 {
-    struct mime_parser *p = mime_parser_new(NULL);
-    mime_parser_set_text_sink(p, drop_text, NULL);
-    return p;
+    if (s->npend)
+        search_fold(&s->text, s->pend, s->npend, false);
+    s->npend = 0;
 }
 
-void mime_blob_finish(struct mime_blob *mb, struct mime_parser *p)
+static void body_text(struct mime_store *s, const char *data, size_t len)
+{
+    if (s->npend) {
+        /* Complete the held sequence with the first bytes of this piece. */
+        size_t take = 0;
+        while (take < len && s->npend + take < sizeof s->pend &&
+               ((unsigned char)data[take] & 0xC0) == 0x80)
+            take++;
+        char tmp[8];
+        memcpy(tmp, s->pend, s->npend);
+        memcpy(tmp + s->npend, data, take);
+        search_fold(&s->text, tmp, s->npend + take, false);
+        s->npend = 0;
+        data += take;
+        len -= take;
+    }
+    size_t tail = cut_tail((const unsigned char *)data, len);
+    search_fold(&s->text, data, len - tail, false);
+    memcpy(s->pend, data + len - tail, tail);
+    s->npend = tail;
+}
+
+static void header_line(struct buf *out, const char *name, const char *data, size_t len)
+{
+    for (const char *n = name; *n; n++) {
+        char c = *n >= 'A' && *n <= 'Z' ? (char)(*n + 32) : *n;
+        if (c == '\n' || c == '\r')
+            c = ' ';
+        buf_append(out, &c, 1);
+    }
+    buf_append(out, ": ", 2);
+    search_fold(out, data, len, true);
+    buf_append(out, "\n", 1);
+}
+
+static void collect_text(void *ctx, enum mime_text_kind kind, unsigned part, const char *name,
+                         const char *data, size_t len)
+{
+    struct mime_store *s = ctx;
+    if (kind == MIME_TEXT_BODY) {
+        body_text(s, data, len);
+        return;
+    }
+    flush_pending(s);
+    if (part != 0) {   /* an embedded message's or a part's header: body text */
+        header_line(&s->text, name ? name : "", data, len);
+        return;
+    }
+    header_line(&s->headers, name ? name : "", data, len);
+    int y, m, d;
+    if (!s->have_date && name && strcasecmp(name, "Date") == 0) {
+        s->have_date = true;
+        if (search_parse_date(data, len, &y, &m, &d) == 0)
+            snprintf(s->sentdate, sizeof s->sentdate, "%04d-%02d-%02d", y, m, d);
+    }
+}
+
+struct mime_store *mime_store_parser(void)
+{
+    struct mime_store *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->parser = mime_parser_new(NULL);
+    mime_parser_set_text_sink(s->parser, collect_text, s);
+    return s;
+}
+
+void mime_store_feed(struct mime_store *s, const void *data, size_t len)
+{
+    mime_parser_feed(s->parser, data, len);
+}
+
+void mime_store_free(struct mime_store *s)
+{
+    if (!s)
+        return;
+    mime_parser_free(s->parser);
+    buf_free(&s->headers);
+    buf_free(&s->text);
+    free(s);
+}
+
+void mime_blob_finish(struct mime_blob *mb, struct mime_store *s)
 {
     memset(mb, 0, sizeof *mb);
-    mime_parser_finish(p, &mb->res);
+    mime_parser_finish(s->parser, &mb->res);
+    s->parser = NULL;
+    flush_pending(s);
     mime_tree_encode(&mb->res.tree, &mb->tree);
+    mb->headers = s->headers;
+    mb->text = s->text;
+    memset(&s->headers, 0, sizeof s->headers);
+    memset(&s->text, 0, sizeof s->text);
+    buf_append(&mb->headers, "", 1);
+    buf_append(&mb->text, "", 1);
+    memcpy(mb->sentdate, s->sentdate, sizeof mb->sentdate);
+    mime_store_free(s);
 }
 
 static struct db_param bin(const struct buf *b)
@@ -32,19 +148,25 @@ static struct db_param bin(const struct buf *b)
     return (struct db_param){ n ? buf_head(b) : "", (int)n, true };
 }
 
-void mime_blob_params(const struct mime_blob *mb, struct db_param params[4])
+void mime_blob_params(const struct mime_blob *mb, struct db_param params[MIME_BLOB_NPARAMS])
 {
     params[0] = (struct db_param){ buf_len(&mb->tree) ? buf_head(&mb->tree) : "",
                                    (int)buf_len(&mb->tree), true };
     params[1] = bin(&mb->res.envelope);
     params[2] = bin(&mb->res.bodystructure);
     params[3] = bin(&mb->res.body);
+    /* Text parameters: NUL-terminated, valid UTF-8 without NUL (search_fold). */
+    params[4] = (struct db_param){ buf_head(&mb->headers) };
+    params[5] = (struct db_param){ buf_head(&mb->text) };
+    params[6] = (struct db_param){ mb->sentdate[0] ? mb->sentdate : NULL };
 }
 
 void mime_blob_free(struct mime_blob *mb)
 {
     mime_result_free(&mb->res);
     buf_free(&mb->tree);
+    buf_free(&mb->headers);
+    buf_free(&mb->text);
 }
 
 /* ---- parsing what was stored unparsed ---- */
@@ -58,7 +180,7 @@ struct ensure {
     int64_t *blobs;
     size_t n, i;
     uint64_t offset;
-    struct mime_parser *parser;
+    struct mime_store *parser;
     mime_ensure_cb *done;
     void *ctx;
 };
@@ -67,7 +189,7 @@ static void ensure_next(struct ensure *e);
 
 static void ensure_end(struct ensure *e, int ok)
 {
-    mime_parser_free(e->parser);
+    mime_store_free(e->parser);
     struct rpc_req *req = e->req;
     mime_ensure_cb *done = e->done;
     void *ctx = e->ctx;
@@ -99,14 +221,14 @@ static void piece_read(const struct db_result *r, void *arg)
     }
     if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
         /* Expunged meanwhile: nothing to parse, nothing to store. */
-        mime_parser_free(e->parser);
+        mime_store_free(e->parser);
         e->parser = NULL;
         e->i++;
         ensure_next(e);
         return;
     }
     size_t len = (size_t)PQgetlength(r->res, 0, 0);
-    mime_parser_feed(e->parser, PQgetvalue(r->res, 0, 0), len);
+    mime_store_feed(e->parser, PQgetvalue(r->res, 0, 0), len);
     e->offset += len;
     if (len == ENSURE_READ) {
         read_piece(e);
@@ -118,9 +240,9 @@ static void piece_read(const struct db_result *r, void *arg)
     char acct[24], blob[24];
     snprintf(acct, sizeof acct, "%lld", (long long)e->req->account_id);
     snprintf(blob, sizeof blob, "%lld", (long long)e->blobs[e->i]);
-    struct db_param p[6] = { { acct }, { blob } };
+    struct db_param p[2 + MIME_BLOB_NPARAMS] = { { acct }, { blob } };
     mime_blob_params(&mb, &p[2]);
-    db_query(backend->db, STMT_BLOB_SET_MIME, p, 6, stored, e);
+    db_query(backend->db, STMT_BLOB_SET_MIME, p, 2 + MIME_BLOB_NPARAMS, stored, e);
     mime_blob_free(&mb);
 }
 

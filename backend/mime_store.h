@@ -1,25 +1,37 @@
 /* Storing and reading the parsed MIME structure of message bodies
- * (backend/mime, migration 005_mime.sql). */
+ * (backend/mime, migrations 005_mime.sql and 006_search.sql). */
 #ifndef PETREL_MIME_STORE_H
 #define PETREL_MIME_STORE_H
 
 #include "backend.h"
 #include "mime/mime.h"
 
-/* A finished parse as the four statement parameters (tree, envelope,
- * bodystructure, body) that petrel_*_mime functions take. */
+/* A parser for a message arriving now, collecting its searchable text
+ * (search_text.h) as it goes. */
+struct mime_store;
+struct mime_store *mime_store_parser(void);
+void mime_store_feed(struct mime_store *s, const void *data, size_t len);
+/* Frees a parser without a result (an aborted upload). NULL is fine. */
+void mime_store_free(struct mime_store *s);
+
+/* A finished parse as the statement parameters that petrel_*_mime functions
+ * take (006_search.sql): tree, envelope, bodystructure, body, then the
+ * searchable header text, body text and the Date: header's date. */
+#define MIME_BLOB_NPARAMS 7
 struct mime_blob {
     struct mime_result res;
     struct buf tree;
+    struct buf headers;       /* NUL-terminated: "name: value\n" per top-level field */
+    struct buf text;          /* NUL-terminated: body text, embedded messages' headers */
+    char sentdate[16];        /* "YYYY-MM-DD", or "" */
 };
 
-/* Finishes (and frees) parser p into mb. */
-void mime_blob_finish(struct mime_blob *mb, struct mime_parser *p);
-/* Fills params[0..3]; they point into mb, which must outlive the query call. */
-void mime_blob_params(const struct mime_blob *mb, struct db_param params[4]);
+/* Finishes (and frees) s into mb. */
+void mime_blob_finish(struct mime_blob *mb, struct mime_store *s);
+/* Fills params[0..MIME_BLOB_NPARAMS-1]; they point into mb, which must
+ * outlive the query call. */
+void mime_blob_params(const struct mime_blob *mb, struct db_param params[MIME_BLOB_NPARAMS]);
 void mime_blob_free(struct mime_blob *mb);
-/* A parser for a message arriving now (searchable text is not kept yet). */
-struct mime_parser *mime_store_parser(void);
 
 /* Parses the bodies of messages stored without a parse (LMTP, older rows)
  * and stores the result, one message after another, then calls done(req, ok).

@@ -7,6 +7,7 @@
 #include "backend.h"
 
 #include "buf.h"
+#include "crlf_size.h"
 #include "log.h"
 #include "mime_store.h"
 #include "notify.h"
@@ -37,7 +38,8 @@ struct append_state {
     int seq;                 /* next chunk number */
     struct buf piece;        /* bytes not yet written as a whole chunk */
     EVP_MD_CTX *sha;
-    struct mime_parser *mime;  /* parses the message as it streams in */
+    struct mime_store *mime;   /* parses the message as it streams in */
+    struct crlf_size crlf;   /* its POP3 size (blobs.crlf_size) */
     Petrel__AppendResp result;
     int failed;
     struct db_result fail;   /* status only; texts copied below */
@@ -54,7 +56,7 @@ static void state_free(struct append_state *st)
     free(st->keywords);
     buf_free(&st->piece);
     EVP_MD_CTX_free(st->sha);
-    mime_parser_free(st->mime);
+    mime_store_free(st->mime);
     free(st);
 }
 
@@ -102,16 +104,20 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
     scan_header(st, a->data.data, a->data.len);
     char hs[24];
     snprintf(hs, sizeof hs, "%llu", (unsigned long long)(st->header_size ? st->header_size : a->size));
-    struct mime_parser *parser = mime_store_parser();
-    mime_parser_feed(parser, a->data.data, a->data.len);
+    struct mime_store *parser = mime_store_parser();
+    mime_store_feed(parser, a->data.data, a->data.len);
     struct mime_blob mb;
     mime_blob_finish(&mb, parser);
-    struct db_param p[12] = {
+    crlf_size_feed(&st->crlf, a->data.data, a->data.len);
+    char crlf[24];
+    snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
+    struct db_param p[8 + MIME_BLOB_NPARAMS + 1] = {
         { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
         { hs }, { (const char *)a->data.data, (int)a->data.len, true },
     };
     mime_blob_params(&mb, &p[8]);
-    db_query(backend->db, STMT_APPEND, p, 12, small_done, req);
+    p[8 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
+    db_query(backend->db, STMT_APPEND, p, 8 + MIME_BLOB_NPARAMS + 1, small_done, req);
     mime_blob_free(&mb);
 }
 
@@ -236,12 +242,15 @@ static void finish_stream(struct rpc_req *req)
     struct mime_blob mb;
     mime_blob_finish(&mb, st->mime);
     st->mime = NULL;
-    struct db_param p[14] = {
+    char crlf[24];
+    snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
+    struct db_param p[10 + MIME_BLOB_NPARAMS + 1] = {
         { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
         { hs }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
     };
     mime_blob_params(&mb, &p[10]);
-    db_pin_query(st->pin, STMT_APPEND_BLOB, p, 14, final_done, req);
+    p[10 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
+    db_pin_query(st->pin, STMT_APPEND_BLOB, p, 10 + MIME_BLOB_NPARAMS + 1, final_done, req);
     mime_blob_free(&mb);
 }
 
@@ -253,7 +262,8 @@ static void take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
     st->received += n;
     EVP_DigestUpdate(st->sha, p, n);
     if (n)
-        mime_parser_feed(st->mime, p, n);
+        mime_store_feed(st->mime, p, n);
+    crlf_size_feed(&st->crlf, p, n);
     buf_append(&st->piece, p, n);
     while (st->blob_id && buf_len(&st->piece) >= BLOB_CHUNK) {
         put_piece(req, buf_head(&st->piece), BLOB_CHUNK);
@@ -347,6 +357,7 @@ void op_append(struct rpc_req *req, const Petrel__Request *msg)
     }
     struct append_state *st = calloc(1, sizeof *st);
     req->state = st;
+    crlf_size_init(&st->crlf);
     snprintf(st->acct, sizeof st->acct, "%lld", (long long)req->account_id);
     st->mailbox = strdup(a->mailbox);
     snprintf(st->flags, sizeof st->flags, "%u", a->flags);

@@ -5,6 +5,7 @@
 #include "backend.h"
 
 #include "mime_store.h"
+#include "notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@ struct meta_state {
     char acct[24], mbox[24];
     char *lo, *hi;
     bool set_seen;
+    bool crlf;                /* want_crlf_size: POP3's listing */
+    char since[24];           /* CHANGEDSINCE (RFC 7162); "" for none */
     int64_t mailbox_id;
     bool reparsed;            /* ensure ran once already */
     struct meta_mime mm;
@@ -37,10 +40,19 @@ static void meta_done(const struct db_result *r, void *ctx)
     struct rpc_req *req = ctx;
     struct meta_state *st = req->state;
     req->state = NULL;
-    if (r->status != DB_OK)
+    if (r->status != DB_OK) {
         rpc_fail_db(req, r);
-    else
+    } else {
+        /* \Seen set here (a row carries petrel_meta_since's seen_modseq):
+         * other sessions learn of it like of a STORE. */
+        for (int i = 0; st && st->set_seen && PQnfields(r->res) > 9 && i < PQntuples(r->res); i++)
+            if (db_int(r->res, i, 9) > 0 && db_int(r->res, i, 9) == db_int(r->res, i, 7)) {
+                notify_change(req->account_id, st->mailbox_id, (uint64_t)db_int(r->res, i, 9),
+                              req->session);
+                break;
+            }
         reply_meta_rows(req, r->res, 0, st && st->mm.rows ? &st->mm : NULL);
+    }
     if (st)
         state_free(st);
 }
@@ -50,6 +62,17 @@ static void meta_query(struct rpc_req *req)
     struct meta_state *st = req->state;
     struct db_param p[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi },
                             { st->set_seen ? "t" : "f" } };
+    /* CHANGEDSINCE, and \Seen setting (which then tells its modseq). */
+    if (st->since[0] || st->set_seen) {
+        struct db_param ps[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi },
+                                 { st->set_seen ? "t" : "f" }, { st->since[0] ? st->since : "0" } };
+        db_query(backend->db, STMT_META_SINCE, ps, 6, meta_done, req);
+        return;
+    }
+    if (st->crlf) {   /* 009_pop3_size.sql */
+        db_query(backend->db, STMT_META_CRLF, p, 4, meta_done, req);
+        return;
+    }
     db_query(backend->db, STMT_META, p, 5, meta_done, req);
 }
 
@@ -138,6 +161,11 @@ void op_meta(struct rpc_req *req, const Petrel__Request *msg)
     snprintf(st->mbox, sizeof st->mbox, "%lld", (long long)msg->meta->mailbox_id);
     uid_ranges_to_arrays(msg->meta->uids, &st->lo, &st->hi);
     st->set_seen = msg->meta->set_seen;
+    st->crlf = msg->meta->want_crlf_size;
+    if (msg->meta->changedsince)
+        snprintf(st->since, sizeof st->since, "%llu",
+                 (unsigned long long)(msg->meta->changedsince > INT64_MAX ? INT64_MAX
+                                                                         : msg->meta->changedsince));
     st->mailbox_id = msg->meta->mailbox_id;
     req->state = st;
     if (msg->meta->want_mime)

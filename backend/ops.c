@@ -19,6 +19,12 @@ void op_expunge(struct rpc_req *, const Petrel__Request *);
 void op_copy(struct rpc_req *, const Petrel__Request *);
 void op_rcpt(struct rpc_req *, const Petrel__Request *);
 void op_deliver(struct rpc_req *, const Petrel__Request *);
+void op_search(struct rpc_req *, const Petrel__Request *);
+void op_changes(struct rpc_req *, const Petrel__Request *);
+void op_mailbox_delete(struct rpc_req *, const Petrel__Request *);
+void op_mailbox_rename(struct rpc_req *, const Petrel__Request *);
+void op_subscribe(struct rpc_req *, const Petrel__Request *);
+void op_list_ext(struct rpc_req *, const Petrel__Request *);
 
 const struct rpc_op rpc_ops[] = {
     { PETREL__REQUEST__OP_LOGIN, "login", op_login },
@@ -34,6 +40,12 @@ const struct rpc_op rpc_ops[] = {
     { PETREL__REQUEST__OP_COPY, "copy", op_copy },
     { PETREL__REQUEST__OP_RCPT, "rcpt", op_rcpt },
     { PETREL__REQUEST__OP_DELIVER, "deliver", op_deliver },
+    { PETREL__REQUEST__OP_SEARCH, "search", op_search },
+    { PETREL__REQUEST__OP_CHANGES, "changes", op_changes },
+    { PETREL__REQUEST__OP_MAILBOX_DELETE, "mailbox_delete", op_mailbox_delete },
+    { PETREL__REQUEST__OP_MAILBOX_RENAME, "mailbox_rename", op_mailbox_rename },
+    { PETREL__REQUEST__OP_SUBSCRIBE, "subscribe", op_subscribe },
+    { PETREL__REQUEST__OP_LIST_EXT, "list_ext", op_list_ext },
 };
 const int rpc_ops_count = sizeof rpc_ops / sizeof rpc_ops[0];
 

@@ -414,6 +414,11 @@ int cluster_state_start(void)
     return 0;
 }
 
+struct redis_link *cluster_redis(void)
+{
+    return cs.on ? &cs.cmd : NULL;
+}
+
 void cluster_session_login(struct session *s, const struct cluster_hooks *hooks)
 {
     if (!cs.on || !s->user)

@@ -55,6 +55,9 @@ struct cluster_hooks {
 
 /* Starts the worker's Redis links and timer; 0 also when redis_url is empty. */
 int cluster_state_start(void);
+/* The worker's command link, for other cluster-wide state (auth throttling,
+ * connection limits); NULL when redis_url is empty. Check redis_link_up(). */
+struct redis_link *cluster_redis(void);
 
 /* After a successful login: registers the session (s->user, s->account_id
  * set) and subscribes to its account's changes. */

@@ -15,6 +15,7 @@ struct frontend_settings {
     char *imap_listen;
     char *pop3_listen;
     char *backends;            /* comma-separated host:port list */
+    long backends_refresh;     /* seconds between lookups of named backends */
     char *redis_url;
     char *node;
     char *log_level;
@@ -54,6 +55,20 @@ struct frontend_settings {
     long lmtp_max_line;           /* bytes per command or DATA line */
     long lmtp_idle_timeout;       /* seconds */
     long lmtp_save_to_detail_mailbox;  /* 1: user+folder@ delivers to folder */
+    /* Hostile clients (auth_policy.h, conn_limits.h, proxy_gate.h). */
+    char *plaintext_auth;         /* loopback|always|never[,LISTENER=...] */
+    char *secure_networks;        /* CIDRs where cleartext counts as secure */
+    char *throttle_exempt;        /* CIDRs without per-address throttling/limits */
+    long auth_failure_delay_ms;   /* first delay; doubles per failure */
+    long auth_failure_delay_max_ms;
+    long auth_failure_window;     /* seconds a failure counter lives after its last failure */
+    long auth_lockout_account;    /* failures locking an account (0: off) */
+    long auth_lockout_ip;         /* failures locking an address (0: off) */
+    long max_connections_per_ip;  /* cluster-wide, IMAP and POP3 (0: off) */
+    long max_connections_per_account;  /* IMAP, per account and address (0: off) */
+    char *proxy_protocol;         /* listener names that read a PROXY header */
+    char *proxy_trusted;          /* CIDRs allowed to send one */
+    long proxy_timeout;           /* seconds to wait for the header */
 };
 
 struct frontend {
@@ -131,6 +146,10 @@ struct session {
     unsigned long long m_in, m_out;   /* bytes already counted */
     struct session *next, **prev; /* every session of the worker */
     bool tls;                     /* implicit TLS, or STARTTLS/STLS accepted */
+    bool secured;                 /* a PROXY v2 header says the client used TLS */
+    const char *listener;         /* imap, imaps, pop3, pop3s or lmtp */
+    struct auth_wait *auth_wait;  /* auth_policy.c */
+    struct conn_slots *slots;     /* conn_limits.c */
 };
 
 /* Fills the common part of a request for this session. */

@@ -2,6 +2,7 @@
  * clients and forward every operation to a backend. */
 #include "frontend.h"
 
+#include "auth_policy.h"
 #include "cluster_state.h"
 #include "config.h"
 #include "log.h"
@@ -10,6 +11,7 @@
 #include "frontend_metrics.h"
 #include "supervisor.h"
 #include "tls.h"
+#include "tls_watch.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -25,7 +27,8 @@ static struct setting settings[] = {
     { "workers", SETTING_INT, "0", "worker processes (0: one per CPU)", &cfg.workers, 0, 256 },
     { "imap_listen", SETTING_STR, "127.0.0.1:1143", "IMAP listener (host:port; empty: off)", &cfg.imap_listen, 0, 0 },
     { "pop3_listen", SETTING_STR, "127.0.0.1:1110", "POP3 listener (host:port; empty: off)", &cfg.pop3_listen, 0, 0 },
-    { "backends", SETTING_STR, "127.0.0.1:7100", "backends to connect to (host:port, comma-separated)", &cfg.backends, 0, 0 },
+    { "backends", SETTING_STR, "127.0.0.1:7100", "backends to connect to (host:port, comma-separated); a name gets one link per address it resolves to", &cfg.backends, 0, 0 },
+    { "backends_refresh", SETTING_INT, "10", "seconds between lookups of backend names (links follow the answer)", &cfg.backends_refresh, 1, 3600 },
     { "redis_url", SETTING_STR, "", "Redis URL for cluster state (redis://host:port)", &cfg.redis_url, 0, 0 },
     { "node", SETTING_STR, "frontend", "this node's name in logs, session ids and metrics", &cfg.node, 0, 0 },
     { "log_level", SETTING_STR, "info", "debug, info, warn or error", &cfg.log_level, 0, 0 },
@@ -65,6 +68,20 @@ static struct setting settings[] = {
     { "lmtp_max_line", SETTING_INT, "4096", "bytes per LMTP command or message line (RFC 5321: 998 + slack)", &cfg.lmtp_max_line, 1000, 1048576 },
     { "lmtp_idle_timeout", SETTING_INT, "300", "LMTP idle seconds (RFC 5321 4.5.3.2: at least 300 in DATA)", &cfg.lmtp_idle_timeout, 1, 86400 },
     { "lmtp_save_to_detail_mailbox", SETTING_INT, "1", "1: user+folder@domain delivers into folder when it exists", &cfg.lmtp_save_to_detail_mailbox, 0, 1 },
+    /* Hostile clients: frontend/auth_policy.h, conn_limits.h, proxy_gate.h. */
+    { "plaintext_auth", SETTING_STR, "loopback", "passwords without TLS: loopback (only from secure_networks), always or never; per listener after a comma, e.g. loopback,pop3=always", &cfg.plaintext_auth, 0, 0 },
+    { "secure_networks", SETTING_STR, "127.0.0.0/8 ::1", "client networks (CIDR list) where cleartext passwords count as secure", &cfg.secure_networks, 0, 0 },
+    { "throttle_exempt", SETTING_STR, "127.0.0.0/8 ::1", "client networks without per-address auth throttling and connection limits (a local proxy or webmail); per-account throttling still applies", &cfg.throttle_exempt, 0, 0 },
+    { "auth_failure_delay_ms", SETTING_INT, "2000", "delay before checking a password from an address with one failure; doubles with each further failure (0: no delay)", &cfg.auth_failure_delay_ms, 0, 600000 },
+    { "auth_failure_delay_max_ms", SETTING_INT, "15000", "longest delay for failed logins", &cfg.auth_failure_delay_max_ms, 0, 600000 },
+    { "auth_failure_window", SETTING_INT, "900", "seconds a failure counter lives after its last failure", &cfg.auth_failure_window, 1, 86400 },
+    { "auth_lockout_account", SETTING_INT, "10", "failures within the window that lock an account: NO [UNAVAILABLE] (0: never)", &cfg.auth_lockout_account, 0, 1000000 },
+    { "auth_lockout_ip", SETTING_INT, "100", "failures within the window that lock a client address (0: never)", &cfg.auth_lockout_ip, 0, 1000000 },
+    { "max_connections_per_ip", SETTING_INT, "100", "IMAP and POP3 connections from one client address, cluster-wide (0: no limit)", &cfg.max_connections_per_ip, 0, 10000000 },
+    { "max_connections_per_account", SETTING_INT, "10", "IMAP sessions of one account from one client address, cluster-wide (0: no limit)", &cfg.max_connections_per_account, 0, 10000000 },
+    { "proxy_protocol", SETTING_STR, "", "listeners that expect a HAProxy PROXY v1/v2 header first: imap,imaps,pop3,pop3s,lmtp", &cfg.proxy_protocol, 0, 0 },
+    { "proxy_trusted", SETTING_STR, "", "proxy addresses (CIDR list) allowed to connect to proxy_protocol listeners", &cfg.proxy_trusted, 0, 0 },
+    { "proxy_timeout", SETTING_INT, "3", "seconds a proxy_protocol connection has to send its header", &cfg.proxy_timeout, 1, 300 },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -81,10 +98,11 @@ static struct tls_ctx *load_tls(char *err, size_t errlen)
     return tls_ctx_new_server(&ts, err, errlen);
 }
 
-/* SIGHUP: certificates and keys are read again. New connections get the new
+/* SIGHUP, or a change in the certificates' directories (tls_watch.c):
+ * certificates and keys are read again. New connections get the new
  * context; sessions already in TLS keep theirs (each holds a reference). A
  * file that does not load leaves the old context in place. */
-static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+static void tls_reload(void)
 {
     if (!frontend->tls)
         return;
@@ -100,6 +118,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("\"TLS reloaded\" serial=%s", serial);
 }
 
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents) { tls_reload(); }
+
 static int worker_main(int index, void *arg)
 {
     struct frontend f = { .loop = ev_default_loop(EVFLAG_AUTO), .cfg = &cfg, .worker = index,
@@ -109,6 +129,11 @@ static int worker_main(int index, void *arg)
     ev_signal hup;
     ev_signal_init(&hup, on_reload, SIGHUP);
     ev_signal_start(f.loop, &hup);
+    /* A renewed certificate (a Kubernetes Secret's update) needs no SIGHUP. */
+    if (f.tls) {
+        const char *tls_files[] = { cfg.tls_cert, cfg.tls_key, cfg.tls_certs };
+        tls_watch_start(f.loop, tls_files, 3, 1.0, tls_reload);
+    }
     if (rpc_client_start(cfg.backends) < 0)
         return 1;
     if (cluster_state_start() < 0)
@@ -162,6 +187,10 @@ int main(int argc, char **argv)
     if (cfg.drain_window > 0 && cfg.drain_window >= cfg.shutdown_grace) {
         fprintf(stderr, "petrel-frontend: drain_window (%ld) must be shorter than shutdown_grace (%ld)\n",
                 cfg.drain_window, cfg.shutdown_grace);
+        return 2;
+    }
+    if (auth_policy_configure(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "petrel-frontend: %s\n", err);
         return 2;
     }
     log_init("frontend", -1);

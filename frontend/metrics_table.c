@@ -24,7 +24,8 @@ static const char *const commands[] = {
 /* Request ops, named as in proto/petrel.proto. */
 static const char *const ops[] = {
     "login", "list", "select", "meta", "body", "append", "store", "expunge", "create",
-    "status", "copy", "rcpt", "deliver", "other",
+    "status", "copy", "rcpt", "deliver", "search", "changes", "mailbox_delete",
+    "mailbox_rename", "subscribe", "list_ext", "other",
 };
 /* Petrel.Status in enum order, then failures of the link itself. */
 static const char *const statuses[] = {

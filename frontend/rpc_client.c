@@ -1,8 +1,15 @@
 /* The frontend's side of the RPC: one persistent link to every configured
  * backend per worker, requests spread over the links that are up, responses
  * matched to calls by id, reconnection with backoff, and a retry on another
- * backend for read-only requests that a dying link left unanswered. */
+ * backend for read-only requests that a dying link left unanswered.
+ *
+ * A configured name (a Kubernetes headless Service) gets one link per address
+ * it resolves to, looked up again every backends_refresh seconds
+ * (backend_addrs.c): new addresses get links, and the link of an address that
+ * disappeared is retired: no new calls, closed and freed once its calls end. */
 #include "frontend.h"
+
+#include "backend_addrs.h"
 
 #include "frame.h"
 #include "frontend_metrics.h"
@@ -13,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BACKENDS 64
+#define MAX_BACKENDS 256                    /* links, retiring ones included */
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 #define CALL_BUCKETS 1024   /* calls hashed by id, per link */
@@ -47,16 +54,23 @@ struct link {
     struct rpc_call *calls[CALL_BUCKETS];
     long inflight;
     bool going_away;                         /* the backend drains: no new calls */
+    int target;                              /* its entry in the backends setting */
+    bool retired;                            /* left DNS: no new calls, freed once idle */
 };
 
-static struct link links[MAX_BACKENDS];
+static struct link *links[MAX_BACKENDS];
 static int nlinks;
+static struct backend_target *targets;
+static int ntargets;
+static struct backend_resolver *resolver;
+static ev_timer refresh_timer;
 static unsigned rr;
 static uint64_t next_id = 1;
 static struct rpc_call *unsent;              /* calls that found no backend */
 static ev_timer unsent_timer;
 
 static void link_connect(struct link *l);
+static void link_free(struct link *l);
 
 static struct rpc_call **bucket(struct link *l, uint64_t id) { return &l->calls[id % CALL_BUCKETS]; }
 
@@ -69,8 +83,9 @@ static void hash_remove(struct rpc_call *c)
             *pp = c->hnext;
             c->link->inflight--;
             metrics_add(FM_RPC_INFLIGHT, NULL, -1);
-            if (c->link->going_away && c->link->inflight == 0)
-                conn_close(&c->link->conn, "backend shutting down");
+            if ((c->link->going_away || c->link->retired) && c->link->inflight == 0)
+                conn_close(&c->link->conn, c->link->retired ? "backend address gone"
+                                                            : "backend shutting down");
             break;
         }
     c->link = NULL;
@@ -103,9 +118,10 @@ static void call_free(struct rpc_call *c)
 static struct link *pick_link(struct link *avoid)
 {
     for (int i = 0; i < nlinks; i++) {
-        struct link *l = &links[(rr + (unsigned)i) % (unsigned)nlinks];
-        if (l->up && !l->going_away && l != avoid) {
-            rr = (unsigned)(l - links) + 1;
+        unsigned k = (rr + (unsigned)i) % (unsigned)nlinks;
+        struct link *l = links[k];
+        if (l->up && !l->going_away && !l->retired && l != avoid) {
+            rr = k + 1;
             return l;
         }
     }
@@ -234,6 +250,17 @@ static void link_going_away(struct link *l)
              l->inflight);
     if (l->inflight == 0)
         conn_close(&l->conn, "backend shutting down");
+    /* In a rolling restart the backend restarted just before this one may be
+     * back already while our link to it sits in its backoff: the capacity
+     * left must not wait for that, so every waiting link tries now (and
+     * names are looked up again: a replacement pod has a new address). */
+    for (int i = 0; i < nlinks; i++)
+        if (!links[i]->in_use && ev_is_active(&links[i]->retry)) {
+            ev_timer_stop(frontend->loop, &links[i]->retry);
+            link_connect(links[i]);
+        }
+    if (resolver)
+        backend_resolver_kick(resolver);
 }
 
 static void on_response(struct link *l, const Petrel__Response *resp)
@@ -300,7 +327,9 @@ static void on_close(struct conn *cn, const char *reason)
     struct link *l = cn->ctx;
     if (l->up)
         metrics_add(FM_BACKEND_LINKS_UP, NULL, -1);
-    if (l->up && l->going_away)
+    if (l->up && l->retired)
+        log_info("\"backend link closed: address gone\" backend=%s", l->addr);
+    else if (l->up && l->going_away)
         log_info("\"backend link closed: backend draining\" backend=%s", l->addr);
     else if (l->up)
         log_warn("\"backend link lost\" backend=%s reason=\"%s\"", l->addr, reason);
@@ -331,6 +360,10 @@ static void on_close(struct conn *cn, const char *reason)
         else
             fail_call(c, "Backend connection lost");
     }
+    if (l->retired) {
+        link_free(l);
+        return;
+    }
     ev_timer_set(&l->retry, l->backoff, 0);
     ev_timer_start(frontend->loop, &l->retry);
     l->backoff = l->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : l->backoff * 2;
@@ -354,22 +387,105 @@ static void link_connect(struct link *l)
     l->in_use = true;
 }
 
+static struct link *link_add(const char *addr, int target)
+{
+    if (nlinks == MAX_BACKENDS) {
+        log_error("\"too many backend links, ignoring an address\" backend=%s", addr);
+        return NULL;
+    }
+    struct link *l = calloc(1, sizeof *l);
+    l->addr = strdup(addr);
+    l->target = target;
+    l->backoff = BACKOFF_MIN;
+    ev_timer_init(&l->retry, retry_cb, 0, 0);
+    l->retry.data = l;
+    links[nlinks++] = l;
+    link_connect(l);
+    return l;
+}
+
+static void link_free(struct link *l)
+{
+    ev_timer_stop(frontend->loop, &l->retry);
+    for (int i = 0; i < nlinks; i++)
+        if (links[i] == l) {
+            links[i] = links[--nlinks];
+            break;
+        }
+    free(l->addr);
+    free(l);
+}
+
+/* Its address left DNS: calls in flight finish, then the link goes. */
+static void link_retire(struct link *l)
+{
+    l->retired = true;
+    log_info("\"backend address gone, retiring its link\" backend=%s inflight=%ld", l->addr,
+             l->inflight);
+    if (!l->in_use)
+        link_free(l);   /* waiting to reconnect: nothing to finish */
+    else if (l->inflight == 0)
+        conn_close(&l->conn, "backend address gone");   /* on_close frees it */
+}
+
+/* A new answer for a named entry of the backends setting. */
+static void on_resolved(int target, char **addrs, int n, const char *err, void *ctx)
+{
+    if (n < 0) {
+        /* A failed lookup is no reason to drop links that work. */
+        log_warn("\"cannot resolve backends, keeping the current links\" name=%s error=\"%s\"",
+                 targets[target].spec, err);
+        return;
+    }
+    struct link *cur[MAX_BACKENDS] = {0};
+    char *cur_addr[MAX_BACKENDS] = {0};
+    int ncur = 0;
+    for (int i = 0; i < nlinks; i++)
+        if (links[i]->target == target && !links[i]->retired) {
+            cur[ncur] = links[i];
+            cur_addr[ncur++] = links[i]->addr;
+        }
+    bool keep[MAX_BACKENDS], *fresh = calloc((size_t)n + 1, sizeof *fresh);
+    backend_addrs_diff(cur_addr, ncur, addrs, n, keep, fresh);
+    for (int j = 0; j < n; j++)
+        if (fresh[j]) {
+            log_info("\"backend address added\" name=%s backend=%s", targets[target].spec, addrs[j]);
+            link_add(addrs[j], target);
+        }
+    for (int i = 0; i < ncur; i++)
+        if (!keep[i])
+            link_retire(cur[i]);
+    free(fresh);
+    backend_addrs_free(addrs, n);
+}
+
+static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    backend_resolver_kick(resolver);
+}
+
 int rpc_client_start(const char *spec)
 {
-    char *copy = strdup(spec), *save = NULL;
-    for (char *tok = strtok_r(copy, ", ", &save); tok && nlinks < MAX_BACKENDS;
-         tok = strtok_r(NULL, ", ", &save)) {
-        struct link *l = &links[nlinks++];
-        l->addr = strdup(tok);
-        l->backoff = BACKOFF_MIN;
-        ev_timer_init(&l->retry, retry_cb, 0, 0);
-        l->retry.data = l;
-        link_connect(l);
-    }
-    free(copy);
-    if (nlinks == 0) {
-        log_error("\"no backends configured\"");
+    char err[256];
+    ntargets = backend_targets_parse(spec, &targets, err, sizeof err);
+    if (ntargets < 0) {
+        log_error("\"%s\"", err);
         return -1;
+    }
+    bool named = false;
+    for (int i = 0; i < ntargets; i++) {
+        if (targets[i].numeric)
+            link_add(targets[i].spec, i);
+        else
+            named = true;
+    }
+    if (named) {
+        /* Names are looked up off the loop; their links come once answered. */
+        resolver = backend_resolver_new(frontend->loop, targets, ntargets, on_resolved, NULL);
+        backend_resolver_kick(resolver);
+        double every = (double)frontend->cfg->backends_refresh;
+        ev_timer_init(&refresh_timer, refresh_cb, every, every);
+        ev_timer_start(frontend->loop, &refresh_timer);
     }
     return 0;
 }

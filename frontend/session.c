@@ -3,10 +3,13 @@
  * call back into it. */
 #include "frontend.h"
 
+#include "auth_policy.h"
 #include "cluster_state.h"
+#include "conn_limits.h"
 #include "frontend_metrics.h"
 #include "log.h"
 #include "net.h"
+#include "proxy_gate.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -22,6 +25,8 @@ struct listener {
     ev_io io;
     const struct protocol *proto;
     bool tls;                     /* implicit TLS: handshake before the greeting */
+    bool proxy;                   /* a PROXY header comes first (proxy_gate.h) */
+    char name[8];                 /* imap, imaps, pop3, pop3s, lmtp */
 };
 static struct listener listeners[MAX_LISTENERS];
 static int nlisteners;
@@ -148,6 +153,8 @@ static void on_close(struct conn *c, const char *reason)
     log_info("\"session closed\" session=%s proto=%s user=%s reason=\"%s\" in=%llu out=%llu", s->id,
              s->proto->name, s->user ? s->user : "-", reason, c->bytes_in, c->bytes_out);
     cluster_session_closed(s);
+    auth_session_closed(s);
+    conn_limits_closed(s);
     rpc_cancel_all(&s->calls);
     ev_timer_stop(frontend->loop, &s->idle);
     conn_release(c);
@@ -167,6 +174,49 @@ static const struct conn_handler session_handler = {
     .on_read = on_read, .on_drain = on_drain, .on_close = on_close,
 };
 
+/* The connection limits let the session in: the greeting. */
+static void session_admitted(struct session *s) { s->proto->start(s); }
+
+/* A connection becomes a session: client_ip is the PROXY header's address
+ * (NULL: the peer's), secured whether the proxy says the client used TLS. */
+static void session_admit(void *listener, int fd, const char *client_ip, bool secured)
+{
+    struct listener *ls = listener;
+    struct ev_loop *loop = frontend->loop;
+    struct session *s = ls->proto->create();
+    s->proto = ls->proto;
+    s->listener = ls->name;
+    s->secured = secured;
+    snprintf(s->id, sizeof s->id, "%s-%d-%llu", frontend->cfg->node, frontend->worker,
+             ++frontend->session_counter);
+    if (client_ip)
+        snprintf(s->client_ip, sizeof s->client_ip, "%s", client_ip);
+    else
+        net_peer_ip(fd, s->client_ip, sizeof s->client_ip);
+    conn_init(&s->conn, loop, fd, &session_handler, s);
+    ev_init(&s->idle, on_idle);
+    s->idle.data = s;
+    frontend->connections++;
+    s->m_proto = fm_proto(s->proto->name);
+    s->m_state = MS_NOTAUTH;
+    metrics_inc(FM_CONNECTIONS_ACCEPTED, (int[]){ s->m_proto });
+    metrics_add(FM_CONNECTIONS, (int[]){ s->m_proto, s->m_state }, 1);
+    s->next = all_sessions;
+    if (all_sessions)
+        all_sessions->prev = &s->next;
+    s->prev = &all_sessions;
+    all_sessions = s;
+    log_info("\"session started\" session=%s proto=%s client=%s%s", s->id, s->proto->name,
+             s->client_ip, ls->tls ? " tls=implicit" : "");
+    if (ls->tls) {
+        s->tls = true;
+        conn_start_tls(&s->conn, frontend->tls);
+        if (s->conn.closed)
+            return;   /* on_close runs from the loop and frees s */
+    }
+    conn_limits_admit(s, session_admitted);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *ls = (struct listener *)w;
@@ -181,40 +231,17 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        if (frontend->connections >= frontend->cfg->max_connections) {
+        if (frontend->connections + proxy_gate_pending() >= frontend->cfg->max_connections) {
             log_warn("\"connection refused: max_connections reached\" limit=%ld",
                      frontend->cfg->max_connections);
             metrics_inc(FM_CONNECTIONS_REFUSED, (int[]){ fm_proto(ls->proto->name) });
             close(fd);
             continue;
         }
-        struct session *s = ls->proto->create();
-        s->proto = ls->proto;
-        snprintf(s->id, sizeof s->id, "%s-%d-%llu", frontend->cfg->node, frontend->worker,
-                 ++frontend->session_counter);
-        net_peer_ip(fd, s->client_ip, sizeof s->client_ip);
-        conn_init(&s->conn, loop, fd, &session_handler, s);
-        ev_init(&s->idle, on_idle);
-        s->idle.data = s;
-        frontend->connections++;
-        s->m_proto = fm_proto(s->proto->name);
-        s->m_state = MS_NOTAUTH;
-        metrics_inc(FM_CONNECTIONS_ACCEPTED, (int[]){ s->m_proto });
-        metrics_add(FM_CONNECTIONS, (int[]){ s->m_proto, s->m_state }, 1);
-        s->next = all_sessions;
-        if (all_sessions)
-            all_sessions->prev = &s->next;
-        s->prev = &all_sessions;
-        all_sessions = s;
-        log_info("\"session started\" session=%s proto=%s client=%s%s", s->id, s->proto->name,
-                 s->client_ip, ls->tls ? " tls=implicit" : "");
-        if (ls->tls) {
-            s->tls = true;
-            conn_start_tls(&s->conn, frontend->tls);
-            if (s->conn.closed)
-                continue;   /* on_close runs from the loop and frees s */
-        }
-        s->proto->start(s);
+        if (ls->proxy)
+            proxy_gate_start(ls, ls->name, fd, session_admit);
+        else
+            session_admit(ls, fd, NULL, false);
     }
 }
 
@@ -236,6 +263,8 @@ static int start_listener(const char *spec, const struct protocol *proto, bool t
     struct listener *ls = &listeners[nlisteners++];
     ls->proto = proto;
     ls->tls = tls;
+    snprintf(ls->name, sizeof ls->name, "%s%s", proto->name, tls ? "s" : "");
+    ls->proxy = proxy_listener(ls->name);
     ev_io_init(&ls->io, on_accept, fd, EV_READ);
     ev_io_start(frontend->loop, &ls->io);
     return 0;

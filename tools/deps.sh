@@ -14,6 +14,7 @@ PACKAGES="
   curl swaks fetchmail openssl
   clang libclang-rt-14-dev
   procps iproute2 util-linux
+  haproxy
 "
 # JavaScript test tools (the Kubernetes manifest validator, the imapflow
 # client) install their own npm packages from committed lock files; npm

@@ -3,6 +3,8 @@
  * reports the expunges itself. */
 #include "imap/imap_session.h"
 
+#include "imap/imap_condstore.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,8 @@ static void copy_done(const Petrel__Response *resp, void *ctx)
     buf_append(&code, "", 1);
     if (move) {
         imap_untagged(is, "OK [%s] Moved UIDs.", buf_head(&code));
-        for (size_t i = 0; i < cr->n_src_uids; i++)
-            imap_sel_expunge(is, cr->src_uids[i], false);
+        /* EXPUNGE lines, or one VANISHED with QRESYNC. */
+        imap_sel_remove(is, cr->src_uids, cr->n_src_uids, false);
         imap_done(is, "OK", "Move completed.");
     } else {
         imap_done(is, "OK", "[%s] Copy completed.", buf_head(&code));

@@ -16,10 +16,44 @@ static void create_done(const Petrel__Response *resp, void *ctx)
         imap_done(is, "OK", "Create completed.");
 }
 
+/* CREATE-SPECIAL-USE (RFC 6154 3): the create parameters (USE (\Sent)).
+ * Returns 0 with *use (a static string, "" for none), -1 for a parameter
+ * list that is not understood (BAD), -2 for an attribute we cannot give
+ * (NO [USEATTR]; one special use per mailbox here). */
+static int parse_use(const struct imap_arg *params, const char **use)
+{
+    static const char *const attrs[] = { "\\All", "\\Archive", "\\Drafts", "\\Flagged",
+                                         "\\Important", "\\Junk", "\\Sent", "\\Trash" };
+    *use = "";
+    if (params->type != IMAP_ARG_LIST || params->count % 2 != 0)
+        return -1;
+    for (size_t i = 0; i < params->count; i += 2) {
+        const struct imap_arg *v = &params->list[i + 1];
+        if (!imap_arg_atom_is(&params->list[i], "USE") || v->type != IMAP_ARG_LIST)
+            return -1;
+        for (size_t k = 0; k < v->count; k++) {
+            const char *found = NULL;
+            for (size_t j = 0; j < sizeof attrs / sizeof attrs[0]; j++)
+                if (imap_arg_atom_is(&v->list[k], attrs[j]))
+                    found = attrs[j];
+            if (!found || (**use && strcmp(*use, found) != 0))
+                return -2;
+            *use = found;
+        }
+    }
+    return 0;
+}
+
 void cmd_create(struct imap_session *is, const struct imap_command *cmd)
 {
-    if (cmd->arg_count != 1) {
-        imap_done(is, "BAD", "CREATE expects a mailbox name.");
+    const char *use = "";
+    if (cmd->arg_count < 1 || cmd->arg_count > 2 ||
+        (cmd->arg_count == 2 && parse_use(&cmd->args[1], &use) == -1)) {
+        imap_done(is, "BAD", "CREATE expects a mailbox name and optional (USE (...)).");
+        return;
+    }
+    if (cmd->arg_count == 2 && parse_use(&cmd->args[1], &use) == -2) {
+        imap_done(is, "NO", "[USEATTR] Unsupported special-use attribute.");
         return;
     }
     char *name = imap_mailbox_name(&cmd->args[0]);
@@ -39,7 +73,7 @@ void cmd_create(struct imap_session *is, const struct imap_command *cmd)
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__CreateReq cr = PETREL__CREATE_REQ__INIT;
     cr.name = name;
-    cr.special_use = "";
+    cr.special_use = (char *)use;
     req.op_case = PETREL__REQUEST__OP_CREATE;
     req.create = &cr;
     session_request(&is->s, &req);

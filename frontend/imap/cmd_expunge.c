@@ -2,6 +2,7 @@
 #include "imap/imap_session.h"
 
 #include "cluster_state.h"
+#include "imap/imap_condstore.h"
 
 #include <string.h>
 
@@ -13,13 +14,18 @@ static void expunge_done(const Petrel__Response *resp, void *ctx)
         imap_done_rpc(is, resp);
         return;
     }
-    for (size_t i = 0; i < resp->expunge->n_uids; i++)
-        imap_sel_expunge(is, resp->expunge->uids[i], close);
+    /* EXPUNGE lines, or one VANISHED with QRESYNC; CLOSE is silent. */
+    imap_sel_remove(is, resp->expunge->uids, resp->expunge->n_uids, close);
+    imap_sel_own_change(is, resp->expunge->modseq);
     if (close) {
         imap_sel_clear(&is->sel);
         is->state = IMAP_AUTH;
         cluster_session_mailbox(&is->s, NULL);
         imap_done(is, "OK", "Close completed.");
+    } else if (is->condstore) {
+        /* CONDSTORE: the modseq the client has now seen everything up to. */
+        imap_done(is, "OK", "[HIGHESTMODSEQ %llu] Expunge completed.",
+                  (unsigned long long)is->sel.highestmodseq);
     } else {
         imap_done(is, "OK", "Expunge completed.");
     }

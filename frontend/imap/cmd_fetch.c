@@ -3,6 +3,8 @@
  * so a 50 MB message never sits whole in this process. */
 #include "imap/imap_session.h"
 
+#include "imap/imap_condstore.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 #define MAX_FETCH_ITEMS 64
 
 enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY, I_ENVELOPE, I_BODYSTRUCTURE,
-                 I_BODY_SIMPLE };
+                 I_BODY_SIMPLE, I_MODSEQ };
 /* Top-level sections the frontend maps to byte ranges itself; anything else
  * (part numbers, MIME, HEADER.FIELDS) the backend resolves from its parse. */
 enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_PART };
@@ -40,11 +42,12 @@ struct msg {
     int64_t internaldate;
     int32_t tz;
     uint64_t size, header_size;
+    uint64_t modseq;
     char *envelope, *bodystructure, *body;   /* owned; NULL unless asked for */
 };
 
 struct fetch_state {
-    struct fetch_item items[MAX_FETCH_ITEMS + 2];
+    struct fetch_item items[MAX_FETCH_ITEMS + 4];   /* + UID, FLAGS, MODSEQ added */
     int nitems;
     bool set_seen;
     bool want_mime;
@@ -58,6 +61,12 @@ struct fetch_state {
     bool stream_sized;         /* the literal's size has been written */
     bool ack_pending;          /* ack once the client has read enough */
     bool failed;
+    /* RFC 7162 modifiers: (CHANGEDSINCE n [VANISHED]). */
+    uint64_t changedsince;
+    bool vanished;
+    Petrel__UidRanges ranges;  /* VANISHED: the messages, kept for after it */
+    struct imap_seqset vset;   /* VANISHED: the UID set as the client sent it */
+    struct imap_changes_call *vcall;
 };
 
 static void fetch_state_free(void *p)
@@ -70,6 +79,9 @@ static void fetch_state_free(void *p)
         free(st->msgs[i].body);
     }
     free(st->msgs);
+    imap_ranges_free(&st->ranges);
+    imap_seqset_free(&st->vset);
+    imap_changes_call_free(st->vcall);
     free(st);
 }
 
@@ -170,7 +182,7 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
         { "INTERNALDATE", I_INTERNALDATE, 0, 0 }, { "RFC822", I_BODY, SEC_ALL, false },
         { "RFC822.HEADER", I_BODY, SEC_HEADER, true }, { "RFC822.TEXT", I_BODY, SEC_TEXT, false },
         { "ENVELOPE", I_ENVELOPE, 0, 0 }, { "BODYSTRUCTURE", I_BODYSTRUCTURE, 0, 0 },
-        { "BODY", I_BODY_SIMPLE, 0, 0 },
+        { "BODY", I_BODY_SIMPLE, 0, 0 }, { "MODSEQ", I_MODSEQ, 0, 0 },
     };
     if (st->nitems >= MAX_FETCH_ITEMS)
         return -1;
@@ -395,6 +407,9 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
         case I_BODY_SIMPLE:
             buf_printf(out, "BODY %s", m->body ? m->body : "NIL");
             break;
+        case I_MODSEQ:
+            buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+            break;
         case I_BODY:
             if (start_body(is, st, it, m))
                 return false;
@@ -454,18 +469,88 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
             m->tz = x->tz_offset;
             m->size = x->size;
             m->header_size = x->header_size > x->size ? x->size : x->header_size;
+            m->modseq = x->modseq;
             m->envelope = x->envelope && *x->envelope ? strdup(x->envelope) : NULL;
             m->bodystructure = x->bodystructure && *x->bodystructure ? strdup(x->bodystructure) : NULL;
             m->body = x->body && *x->body ? strdup(x->body) : NULL;
         }
     }
     st->meta_done = !resp->more;
+    /* Its own \Seen changes are not reported back by the next resync. */
+    if (st->meta_done && resp->result_case == PETREL__RESPONSE__RESULT_META)
+        imap_sel_own_change(is, resp->meta->seen_modseq);
     pump(is);
+}
+
+static void start_meta(struct imap_session *is)
+{
+    struct fetch_state *st = is->cmd_state;
+    if (st->ranges.n_bounds == 0) {
+        imap_done(is, "OK", "Fetch completed.");
+        return;
+    }
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__MetaReq mr = PETREL__META_REQ__INIT;
+    mr.mailbox_id = is->sel.mailbox_id;
+    mr.uids = &st->ranges;
+    mr.set_seen = st->set_seen;
+    mr.want_mime = st->want_mime;
+    mr.changedsince = st->changedsince;
+    req.op_case = PETREL__REQUEST__OP_META;
+    req.meta = &mr;
+    session_request(&is->s, &req);
+    rpc_call(&req, st->set_seen ? 0 : RPC_RETRYABLE, meta_cb, is, &is->s.calls);
+    imap_ranges_free(&st->ranges);
+}
+
+/* UID FETCH (CHANGEDSINCE n VANISHED): the UIDs of the set expunged since n
+ * come first as VANISHED (EARLIER) (RFC 7162 3.2.6), then the FETCH lines. */
+static void vanished_done(struct imap_session *is, const Petrel__Response *failed,
+                          struct imap_changes *ch, void *arg)
+{
+    struct fetch_state *st = arg;
+    if (failed) {
+        imap_done_rpc(is, failed);
+        return;
+    }
+    const struct imap_selected *sel = &is->sel;
+    imap_write_vanished_earlier(is, ch, &st->vset, sel->count ? sel->uids[sel->count - 1] : 0);
+    start_meta(is);
+}
+
+/* The RFC 7162 FETCH modifiers; false (BAD sent) when invalid. */
+static bool parse_modifiers(struct imap_session *is, struct fetch_state *st,
+                            const struct imap_arg *list, bool *changedsince_r)
+{
+    *changedsince_r = false;
+    if (list->type != IMAP_ARG_LIST || list->count == 0)
+        goto bad;
+    for (size_t i = 0; i < list->count; i++) {
+        const struct imap_arg *a = &list->list[i];
+        if (imap_arg_atom_is(a, "CHANGEDSINCE") && !*changedsince_r && i + 1 < list->count &&
+            imap_parse_modseq(&list->list[i + 1], true, &st->changedsince)) {
+            *changedsince_r = true;
+            i++;
+        } else if (imap_arg_atom_is(a, "VANISHED") && !st->vanished) {
+            st->vanished = true;
+        } else {
+            goto bad;
+        }
+    }
+    /* VANISHED: UID FETCH only, with CHANGEDSINCE, once QRESYNC is on. */
+    if (st->vanished && (!is->uid_cmd || !*changedsince_r || !is->qresync)) {
+        imap_done(is, "BAD", "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC.");
+        return false;
+    }
+    return true;
+bad:
+    imap_done(is, "BAD", "Error in IMAP command FETCH: invalid modifier.");
+    return false;
 }
 
 void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
 {
-    if (cmd->arg_count != 2 || cmd->args[0].type != IMAP_ARG_ATOM) {
+    if ((cmd->arg_count != 2 && cmd->arg_count != 3) || cmd->args[0].type != IMAP_ARG_ATOM) {
         imap_done(is, "BAD", "FETCH expects a message set and items.");
         return;
     }
@@ -478,6 +563,9 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "Error in IMAP command FETCH: invalid or unsupported fetch item.");
         return;
     }
+    bool changedsince = false;
+    if (cmd->arg_count == 3 && !parse_modifiers(is, st, &cmd->args[2], &changedsince))
+        return;
     /* UID FETCH always reports the UID (RFC 9051 6.4.9). */
     bool has_uid = false;
     for (int i = 0; i < st->nitems; i++) {
@@ -502,25 +590,39 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
         memset(&st->items[st->nitems], 0, sizeof st->items[0]);
         st->items[st->nitems++].kind = I_FLAGS;
     }
-    Petrel__UidRanges ranges;
+    /* CONDSTORE (RFC 7162 3.1): MODSEQ and CHANGEDSINCE enable it; then
+     * CHANGEDSINCE reports MODSEQ, and setting \Seen reports UID and MODSEQ. */
+    bool has_modseq = false;
+    has_uid = false;
+    for (int i = 0; i < st->nitems; i++) {
+        has_modseq |= st->items[i].kind == I_MODSEQ;
+        has_uid |= st->items[i].kind == I_UID;
+    }
+    if (has_modseq || changedsince)
+        imap_condstore_enable(is);
+    if (is->condstore && st->set_seen && !has_uid) {
+        memset(&st->items[st->nitems], 0, sizeof st->items[0]);
+        st->items[st->nitems++].kind = I_UID;
+    }
+    if ((changedsince || (is->condstore && st->set_seen)) && !has_modseq) {
+        memset(&st->items[st->nitems], 0, sizeof st->items[0]);
+        st->items[st->nitems++].kind = I_MODSEQ;
+    }
     const char *err;
-    if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &ranges, &err) < 0) {
+    if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &st->ranges, &err) < 0) {
         imap_done(is, "BAD", "Error in IMAP command FETCH: %s.", err);
         return;
     }
-    if (ranges.n_bounds == 0) {
-        imap_done(is, "OK", "Fetch completed.");
+    if (st->vanished) {
+        const struct imap_selected *sel = &is->sel;
+        if (imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, IMAP_SEQSET_UID,
+                              sel->count ? sel->uids[sel->count - 1] : 0, 100000, &st->vset,
+                              &err) < 0) {
+            imap_done(is, "BAD", "Error in IMAP command FETCH: %s.", err);
+            return;
+        }
+        st->vcall = imap_changes_start(is, sel->mailbox_id, st->changedsince, vanished_done, st);
         return;
     }
-    Petrel__Request req = PETREL__REQUEST__INIT;
-    Petrel__MetaReq mr = PETREL__META_REQ__INIT;
-    mr.mailbox_id = is->sel.mailbox_id;
-    mr.uids = &ranges;
-    mr.set_seen = st->set_seen;
-    mr.want_mime = st->want_mime;
-    req.op_case = PETREL__REQUEST__OP_META;
-    req.meta = &mr;
-    session_request(&is->s, &req);
-    rpc_call(&req, st->set_seen ? 0 : RPC_RETRYABLE, meta_cb, is, &is->s.calls);
-    imap_ranges_free(&ranges);
+    start_meta(is);
 }

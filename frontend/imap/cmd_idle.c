@@ -4,7 +4,8 @@
  * or any other line (tagged BAD). While it runs, the input loop hands lines
  * to imap_idle_input() instead of the command reader. Changes reach the
  * session as pushes from Redis (cluster_state.c -> imap_changed()), each
- * running imap_sync() (re-SELECT and diff: EXPUNGE, EXISTS) right away; a
+ * running imap_sync() (changes since the session's modseq: EXPUNGE or
+ * VANISHED, EXISTS, FETCH FLAGS) right away; a
  * change arriving during a resync runs exactly one more afterwards, however
  * many arrive. Without push (no Redis, or its subscription not confirmed) the
  * session polls the backend every imap_idle_poll seconds. "* OK Still here"
@@ -176,6 +177,11 @@ static void imap_changed(struct session *s, int64_t mailbox_id, uint64_t modseq)
     struct imap_session *is = (struct imap_session *)s;
     /* Not selected (or a SELECT in flight): remember it, it costs one resync. */
     if (is->state == IMAP_SELECTED && mailbox_id > 0 && mailbox_id != is->sel.mailbox_id)
+        return;
+    /* A modseq the session has reported up to already (its own STORE or
+     * EXPUNGE, imap_sel_own_change): nothing new. */
+    if (is->state == IMAP_SELECTED && mailbox_id == is->sel.mailbox_id && modseq &&
+        modseq <= is->sel.highestmodseq)
         return;
     is->changed = true;
     if (is->idle)

@@ -1,13 +1,15 @@
 /* STATUS (RFC 9051 6.3.11). */
 #include "imap/imap_session.h"
 
+#include "imap/imap_condstore.h"
 #include "imap/imap_write.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16, ST_SIZE = 32 };
+enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16, ST_SIZE = 32,
+       ST_HIGHESTMODSEQ = 64 };
 
 struct status_state {
     char *name;
@@ -40,7 +42,9 @@ static void status_done(const Petrel__Response *resp, void *ctx)
     if (st->items & ST_UIDNEXT) { buf_printf(out, "%sUIDNEXT %u", sp, r->uidnext); sp = " "; }
     if (st->items & ST_UIDVALIDITY) { buf_printf(out, "%sUIDVALIDITY %u", sp, r->uidvalidity); sp = " "; }
     if (st->items & ST_UNSEEN) { buf_printf(out, "%sUNSEEN %u", sp, r->unseen); sp = " "; }
-    if (st->items & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); }
+    if (st->items & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); sp = " "; }
+    if (st->items & ST_HIGHESTMODSEQ)
+        buf_printf(out, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)r->highestmodseq);
     buf_puts(out, ")\r\n");
     imap_done(is, "OK", "Status completed.");
 }
@@ -48,6 +52,7 @@ static void status_done(const Petrel__Response *resp, void *ctx)
 static const struct { const char *name; unsigned bit; } items[] = {
     { "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
     { "UNSEEN", ST_UNSEEN }, { "RECENT", ST_RECENT }, { "SIZE", ST_SIZE },
+    { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },   /* RFC 7162 3.1.8; enables CONDSTORE */
 };
 
 void cmd_status(struct imap_session *is, const struct imap_command *cmd)
@@ -74,6 +79,8 @@ void cmd_status(struct imap_session *is, const struct imap_command *cmd)
         }
         want |= bit;
     }
+    if (want & ST_HIGHESTMODSEQ)
+        imap_condstore_enable(is);
     struct status_state *st = calloc(1, sizeof *st);
     st->name = name;
     st->items = want;

@@ -2,6 +2,8 @@
  * flags, and resynchronisation with the backend. */
 #include "imap/imap_session.h"
 
+#include "imap/imap_condstore.h"
+
 #include "imap/imap_utf7.h"
 #include "imap/imap_write.h"
 
@@ -63,14 +65,8 @@ void imap_sel_append(struct imap_selected *sel, uint32_t uid)
 
 void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent)
 {
-    struct imap_selected *sel = &is->sel;
-    uint32_t seq = imap_seq_of_uid(sel, uid);
-    if (!seq)
-        return;
-    memmove(&sel->uids[seq - 1], &sel->uids[seq], (sel->count - seq) * sizeof *sel->uids);
-    sel->count--;
-    if (!silent)
-        imap_untagged(is, "%u EXPUNGE", seq);
+    /* One at a time: EXPUNGE, or VANISHED with QRESYNC (imap_condstore.h). */
+    imap_sel_remove(is, &uid, 1, silent);
 }
 
 void imap_ranges_free(Petrel__UidRanges *r)
@@ -238,16 +234,47 @@ char *imap_arg_strdup(const struct imap_arg *arg)
     return strndup(p, len);
 }
 
-/* ---- resynchronisation ---- */
+/* ---- resynchronisation ----
+ *
+ * The session asks what changed since the highestmodseq it has reported up
+ * to (ChangesReq, imap_condstore.h) and reports, in this order: expunges of
+ * messages it shows (EXPUNGE, or VANISHED with QRESYNC), new messages above
+ * its highest UID (EXISTS), and flag changes of the others (FETCH FLAGS,
+ * with UID and MODSEQ once CONDSTORE is on), so every sequence number it
+ * sends is the current one. Its own STORE and EXPUNGE advance its
+ * highestmodseq when theirs was the only change (imap_sel_own_change), so
+ * they are not reported back; otherwise they are, once, which RFC 9051
+ * allows.
+ *
+ * When the backend has pruned tombstones newer than the session's modseq
+ * (too_old: a session selected for longer than expunge_tombstone_days), the
+ * expunges come from comparing UID lists (a re-SELECT) and the flag changes
+ * still from ChangesResp: messages keep their modseq, so those are exact. */
 
 struct sync_state {
     void (*done)(struct imap_session *is);
+    struct imap_changes_call *call;
+    struct imap_changes *ch;      /* too_old: kept for after the re-SELECT */
 };
 
-/* Reports what changed between the session's map and the backend's: every
- * UID gone is expunged (in ascending order, so each sequence number is the
- * current one), then new UIDs raise EXISTS. */
-static void apply_uids(struct imap_session *is, const uint32_t *uids, size_t n)
+static void sync_state_free(void *p)
+{
+    struct sync_state *st = p;
+    imap_changes_call_free(st->call);
+    free(st);
+}
+
+static void mailbox_gone(struct imap_session *is)
+{
+    /* Another session deleted it (cmd_delete.c); Dovecot's words. */
+    conn_puts(&is->s.conn, "* BYE Selected mailbox was deleted or renamed, have to disconnect.\r\n");
+    session_end(&is->s, "selected mailbox deleted");
+}
+
+/* too_old: the UID lists tell the expunges (ascending, so each sequence
+ * number is the current one) and new UIDs; ChangesResp the flag changes. */
+static void apply_uids(struct imap_session *is, const uint32_t *uids, size_t n,
+                       const struct imap_changes *ch)
 {
     struct imap_selected *sel = &is->sel;
     size_t j = 0;
@@ -260,8 +287,7 @@ static void apply_uids(struct imap_session *is, const uint32_t *uids, size_t n)
         if (j >= n || uids[j] != sel->uids[i])
             gone[ngone++] = sel->uids[i];
     }
-    for (size_t k = 0; k < ngone; k++)
-        imap_sel_expunge(is, gone[k], false);
+    imap_sel_remove(is, gone, ngone, false);
     free(gone);
     bool grew = false;
     for (size_t k = 0; k < n; k++)
@@ -271,25 +297,67 @@ static void apply_uids(struct imap_session *is, const uint32_t *uids, size_t n)
         }
     if (grew)
         imap_untagged(is, "%u EXISTS", sel->count);
+    for (size_t k = 0; k < ch->nchanged; k++) {
+        uint32_t seq = ch->changed[k].uid <= old_max ? imap_seq_of_uid(sel, ch->changed[k].uid) : 0;
+        if (seq)
+            imap_write_change(is, seq, &ch->changed[k], false);
+    }
+    imap_flush(is);
+    if (ch->highestmodseq > sel->highestmodseq)
+        sel->highestmodseq = ch->highestmodseq;
 }
 
-static void sync_done(const Petrel__Response *resp, void *ctx)
+static void reselect_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     struct sync_state *st = is->cmd_state;
     void (*done)(struct imap_session *) = st->done;
     if (resp->status == PETREL__STATUS__OK && resp->result_case == PETREL__RESPONSE__RESULT_SELECT) {
         const Petrel__SelectResp *sr = resp->select;
-        if (sr->uidvalidity != is->sel.uidvalidity) {
-            /* The mailbox was deleted and recreated under us. */
-            conn_puts(&is->s.conn, "* BYE Mailbox was deleted or renamed.\r\n");
-            session_end(&is->s, "mailbox vanished");
+        if (sr->uidvalidity != is->sel.uidvalidity || sr->mailbox_id != is->sel.mailbox_id) {
+            mailbox_gone(is);
             return;
         }
-        apply_uids(is, sr->uids, sr->n_uids);
-        is->sel.uidnext = sr->uidnext;
+        apply_uids(is, sr->uids, sr->n_uids, st->ch);
+        if (sr->uidnext > is->sel.uidnext)
+            is->sel.uidnext = sr->uidnext;
+    } else if (resp->status == PETREL__STATUS__NONEXISTENT) {
+        mailbox_gone(is);
+        return;
     }
     done(is);
+}
+
+static void sync_changes(struct imap_session *is, const Petrel__Response *failed,
+                         struct imap_changes *ch, void *arg)
+{
+    struct sync_state *st = arg;
+    void (*done)(struct imap_session *) = st->done;
+    if (failed) {
+        if (failed->status == PETREL__STATUS__NONEXISTENT)
+            mailbox_gone(is);
+        else
+            done(is);   /* the next NOOP tries again */
+        return;
+    }
+    if (ch->uidvalidity != is->sel.uidvalidity) {
+        mailbox_gone(is);
+        return;
+    }
+    if (!ch->too_old) {
+        imap_apply_changes(is, ch);
+        done(is);
+        return;
+    }
+    st->ch = ch;
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__SelectReq sel = PETREL__SELECT_REQ__INIT;
+    sel.mailbox = is->sel.name;
+    sel.read_only = true;
+    req.op_case = PETREL__REQUEST__OP_SELECT;
+    req.select = &sel;
+    session_request(&is->s, &req);
+    rpc_call(&req, RPC_RETRYABLE, reselect_done, is, &is->s.calls);
 }
 
 void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is))
@@ -302,13 +370,6 @@ void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is))
     struct sync_state *st = calloc(1, sizeof *st);
     st->done = done;
     is->cmd_state = st;
-    is->cmd_free = free;
-    Petrel__Request req = PETREL__REQUEST__INIT;
-    Petrel__SelectReq sel = PETREL__SELECT_REQ__INIT;
-    sel.mailbox = is->sel.name;
-    sel.read_only = true;
-    req.op_case = PETREL__REQUEST__OP_SELECT;
-    req.select = &sel;
-    session_request(&is->s, &req);
-    rpc_call(&req, RPC_RETRYABLE, sync_done, is, &is->s.calls);
+    is->cmd_free = sync_state_free;
+    st->call = imap_changes_start(is, is->sel.mailbox_id, is->sel.highestmodseq, sync_changes, st);
 }

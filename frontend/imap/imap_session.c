@@ -4,6 +4,7 @@
  * input waits in the connection's buffer, bounded by its read limit. */
 #include "imap/imap_session.h"
 
+#include "auth_policy.h"
 #include "frontend_metrics.h"
 #include "log.h"
 
@@ -20,9 +21,14 @@ static void process(struct imap_session *is);
 /* Only what is complete is advertised. The string lives until the next call. */
 const char *imap_capabilities(const struct imap_session *is)
 {
-    static char caps[512];
-    snprintf(caps, sizeof caps, "IMAP4rev1 LITERAL+ UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s",
-             frontend->cfg->append_limit, imap_starttls_usable(is) ? " STARTTLS" : "");
+    static char caps[1024];
+    snprintf(caps, sizeof caps, "IMAP4rev1 LITERAL+ UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
+             " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
+             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH%s",
+             frontend->cfg->append_limit, imap_starttls_usable(is) ? " STARTTLS" : "",
+             is->state != IMAP_NOTAUTH ? ""
+             : auth_allowed(&is->s)    ? " AUTH=PLAIN AUTH=LOGIN SASL-IR"
+                                       : " LOGINDISABLED");   /* auth_policy.h */
     return caps;
 }
 
@@ -92,6 +98,7 @@ static void end_command(struct imap_session *is)
     is->cmd_state = NULL;
     is->cmd_free = NULL;
     is->cmd_drain = NULL;
+    is->cmd_input = NULL;
     imap_idle_free(is);
     imap_command_free(&is->cmd);
     is->def = NULL;
@@ -294,6 +301,9 @@ again:
     }
     /* IDLE reads its DONE itself while the command runs (cmd_idle.c). */
     if (is->idle && imap_idle_input(is))
+        goto again;
+    /* So does AUTHENTICATE its SASL responses (cmd_authenticate.c). */
+    if (is->busy && is->cmd_input && is->cmd_input(is))
         goto again;
     is->in_process = false;
     /* The state may have changed (login): the next command's limits. */

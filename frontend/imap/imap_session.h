@@ -64,6 +64,12 @@ struct imap_session {
     int m_cmd;                  /* its command label (frontend_metrics.h) */
     struct imap_idle *idle;     /* IDLE running: input goes to imap_idle_input() */
     bool changed;               /* the cluster says the selected mailbox changed */
+    bool condstore;             /* RFC 7162: a CONDSTORE enabling command was seen */
+    bool qresync;               /* ENABLE QRESYNC: VANISHED instead of EXPUNGE */
+    /* The running command reads its own input lines (AUTHENTICATE's SASL
+     * responses): while set, the input loop calls it instead of the command
+     * reader; true means it took input. Cleared when the command ends. */
+    bool (*cmd_input)(struct imap_session *is);
 };
 
 /* Ends the running command with a tagged response: status is "OK", "NO" or
@@ -92,7 +98,8 @@ void imap_input_reset(struct imap_session *is);
 uint32_t imap_seq_of_uid(const struct imap_selected *sel, uint32_t uid);   /* 0: absent */
 void imap_sel_clear(struct imap_selected *sel);
 void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n);
-/* Removes uid from the map and sends "* n EXPUNGE" (unless silent). */
+/* Removes uid from the map and sends "* n EXPUNGE" (unless silent; with
+ * QRESYNC enabled "* VANISHED uid"). Many at once: imap_sel_remove(). */
 void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent);
 void imap_sel_append(struct imap_selected *sel, uint32_t uid);
 /* Resolves a sequence set or UID set argument to UID ranges of messages in
@@ -115,6 +122,10 @@ char *imap_arg_strdup(const struct imap_arg *arg);
 char *imap_mailbox_name(const struct imap_arg *arg);
 /* Writes a stored (UTF-8) mailbox name as an IMAP astring in modified UTF-7. */
 void imap_write_mailbox(struct buf *out, const char *utf8);
+
+/* LOGIN's backend check and completion, shared with AUTHENTICATE
+ * (cmd_login.c): ends the running command. */
+void imap_login_start(struct imap_session *is, const char *user, const char *pass);
 
 /* IDLE (cmd_idle.c): while is->idle, the input loop offers each line to
  * imap_idle_input() (true: a line was taken). imap_idle_free() ends it. */

@@ -1,6 +1,6 @@
 /* POP3 (RFC 1939, RFC 2449 CAPA, RFC 3206 response codes, RFC 5034 SASL).
  *
- * A session is AUTHORIZATION until USER/PASS (or AUTH PLAIN) logs in; the
+ * A session is AUTHORIZATION until USER/PASS (or AUTH PLAIN/LOGIN) logs in; the
  * login then opens INBOX (SelectReq) and fetches every message's size
  * (MetaReq), which fixes the maildrop for the session: message number n is
  * msgs[n-1] until QUIT. TRANSACTION commands mark and read; QUIT enters
@@ -21,13 +21,15 @@
  * watermark, else from on_drain, so a 50 MB message never sits in memory.
  * LIST and UIDL listings are written in slices the same way.
  *
- * Sizes (STAT, LIST, "+OK n octets") are the stored sizes. For messages
- * stored with CRLF line ends they equal what RETR sends (before
- * dot-stuffing, as RFC 1939 counts); a message stored with bare LF is sent
- * with CRLF and so is longer than its reported size. */
+ * Sizes (STAT, LIST, "+OK n octets") are what RETR sends, before
+ * dot-stuffing as RFC 1939 counts: MessageMeta.crlf_size, which the backend
+ * counts at APPEND (a bare LF sent as CRLF, an unterminated last line ended;
+ * backend/crlf_size.h). Bodies stored before that was counted, and LMTP
+ * deliveries (always CRLF), report their stored size. */
 #include "frontend.h"
 
 #include "frontend_metrics.h"
+#include "auth_policy.h"
 #include "cluster_state.h"
 #include "line_reader.h"
 #include "log.h"
@@ -50,7 +52,8 @@ struct pop3_msg {
     bool present;     /* seen in the MetaResp (not expunged meanwhile) */
     bool deleted;     /* DELE */
     bool retrieved;   /* a complete RETR: \Seen at QUIT */
-    uint64_t size;
+    uint64_t size;    /* stored bytes: what BodyReq reads */
+    uint64_t octets;  /* what RETR sends: STAT, LIST, "+OK n octets" */
 };
 
 /* A RETR or TOP in progress. */
@@ -81,7 +84,8 @@ struct pop3 {
     struct pop3_arg args[POP3_MAX_ARGS];
     bool busy;                 /* a command is in progress */
     bool processing;           /* inside process_input() */
-    bool sasl_wait;            /* the next line answers an AUTH PLAIN "+ " */
+    bool sasl_wait;            /* the next line answers an AUTH "+ " challenge */
+    enum { SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS } sasl_step;   /* which one */
     unsigned bad_commands;
     unsigned auth_failures;
     char *login_user;          /* from USER */
@@ -247,7 +251,7 @@ static void logged_in(struct pop3 *p)
     for (size_t i = 0; i < p->nmsgs; i++)
         if (p->msgs[i].present) {
             p->msgs[n++] = p->msgs[i];
-            p->total_size += p->msgs[i].size;
+            p->total_size += p->msgs[i].octets;
         }
     p->nmsgs = n;
     p->state = ST_TRANSACTION;
@@ -291,6 +295,7 @@ static void select_done(const Petrel__Response *resp, void *ctx)
     uid_ranges(&ranges, p->msgs, p->nmsgs, want_all);
     mr.mailbox_id = p->mailbox_id;
     mr.uids = &ranges;
+    mr.want_crlf_size = true;
     session_request(&p->s, &req);
     req.op_case = PETREL__REQUEST__OP_META;
     req.meta = &mr;
@@ -330,6 +335,8 @@ static void meta_done(const Petrel__Response *resp, void *ctx)
         if (msg) {
             msg->present = true;
             msg->size = m->size;
+            /* 0 from a backend that does not count it: the stored size. */
+            msg->octets = m->crlf_size ? m->crlf_size : m->size;
         }
     }
     if (!resp->more)
@@ -352,6 +359,7 @@ static void auth_failed(struct pop3 *p)
     log_info("\"pop3 authentication failed\" session=%s user=\"%s\" client=%s", p->s.id, user,
              p->s.client_ip);
     session_auth_result(&p->s, MA_FAILURE);
+    auth_result(&p->s, p->login_user, false);
     free(p->login_user);
     p->login_user = NULL;
     reply(p, "-ERR [AUTH] Authentication failed.");
@@ -410,12 +418,40 @@ static void login_done(const Petrel__Response *resp, void *ctx)
         return;
     }
     session_auth_result(&p->s, MA_SUCCESS);
+    auth_result(&p->s, p->login_user, true);
     p->s.account_id = resp->login->account_id;
     p->s.user = strdup(resp->login->address);
     free(p->login_user);
     p->login_user = NULL;
     /* RFC 1939 4: the maildrop is locked before it is opened. */
     cluster_pop3_lock(&p->s, maildrop_locked);
+}
+
+static const char PLAINTEXT_REFUSED[] =
+    "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.";
+
+/* After the throttling delay (auth_policy.h). */
+static void login_checked(struct session *s, enum auth_verdict v, const char *user, const char *pass)
+{
+    struct pop3 *p = (struct pop3 *)s;
+    if (v == AUTH_LOCKED) {
+        free(p->login_user);
+        p->login_user = NULL;
+        session_auth_result(&p->s, MA_TEMPFAIL);
+        reply(p, "-ERR [SYS/TEMP] Too many failed logins, try again later.");
+        command_done(p);
+        return;
+    }
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__LoginReq lr = PETREL__LOGIN_REQ__INIT;
+    lr.username = p->login_user;
+    lr.password = (char *)(pass ? pass : "");
+    lr.client_ip = p->s.client_ip;
+    lr.protocol = "pop3";
+    session_request(&p->s, &req);
+    req.op_case = PETREL__REQUEST__OP_LOGIN;
+    req.login = &lr;
+    rpc_call(&req, RPC_RETRYABLE, login_done, p, &p->s.calls);
 }
 
 static void start_login(struct pop3 *p, const char *user, const char *pass)
@@ -425,17 +461,14 @@ static void start_login(struct pop3 *p, const char *user, const char *pass)
         free(p->login_user);
         p->login_user = copy;
     }
-    Petrel__Request req = PETREL__REQUEST__INIT;
-    Petrel__LoginReq lr = PETREL__LOGIN_REQ__INIT;
-    lr.username = p->login_user;
-    lr.password = (char *)pass;
-    lr.client_ip = p->s.client_ip;
-    lr.protocol = "pop3";
-    session_request(&p->s, &req);
-    req.op_case = PETREL__REQUEST__OP_LOGIN;
-    req.login = &lr;
+    if (!auth_allowed(&p->s)) {
+        free(p->login_user);
+        p->login_user = NULL;
+        reply(p, PLAINTEXT_REFUSED);
+        return;
+    }
     p->busy = true;
-    rpc_call(&req, RPC_RETRYABLE, login_done, p, &p->s.calls);
+    auth_throttle_check(&p->s, p->login_user, pass, login_checked);
 }
 
 /* ---- AUTHORIZATION commands ---- */
@@ -444,6 +477,10 @@ static void cmd_user(struct pop3 *p, const struct pop3_command *cmd)
 {
     if (cmd->argc != 1) {
         bad(p, "-ERR USER needs one argument.");
+        return;
+    }
+    if (!auth_allowed(&p->s)) {
+        reply(p, PLAINTEXT_REFUSED);
         return;
     }
     free(p->login_user);
@@ -533,38 +570,107 @@ static void sasl_plain(struct pop3 *p, const char *b64, size_t len)
     free(buf);
 }
 
+/* A LOGIN response (user name or password) decoded into a NUL-terminated
+ * string; NULL, after -ERR, for bad base64 or an embedded NUL. */
+static char *sasl_login_decode(struct pop3 *p, const char *b64, size_t len)
+{
+    char *buf = malloc(len * 3 / 4 + 2);
+    if (!buf)
+        abort();
+    long n = base64_decode(b64, len, buf);
+    if (n < 0 || memchr(buf, '\0', (size_t)n)) {
+        if (n > 0)
+            explicit_bzero(buf, (size_t)n);
+        free(buf);
+        bad(p, n < 0 ? "-ERR Invalid base64 data in AUTH response."
+                     : "-ERR Invalid AUTH LOGIN response.");
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* SASL LOGIN (draft-murchison-sasl-login): the user name, then the password,
+ * each answering a challenge; the login is then that of PLAIN. */
+static void sasl_login_user(struct pop3 *p, const char *b64, size_t len)
+{
+    char *user = sasl_login_decode(p, b64, len);
+    if (!user)
+        return;
+    free(p->login_user);
+    p->login_user = user;
+    p->sasl_step = SASL_LOGIN_PASS;
+    p->sasl_wait = true;
+    reply(p, "+ UGFzc3dvcmQ6");   /* "Password:" */
+}
+
+static void sasl_login_pass(struct pop3 *p, const char *b64, size_t len)
+{
+    char *pass = sasl_login_decode(p, b64, len);
+    if (!pass) {
+        free(p->login_user);
+        p->login_user = NULL;
+        return;
+    }
+    start_login(p, p->login_user, pass);
+    explicit_bzero(pass, strlen(pass));
+    free(pass);
+}
+
+/* An exchange ends unfinished: a LOGIN user name given so far is dropped. */
+static void sasl_reset(struct pop3 *p)
+{
+    if (p->sasl_wait && p->sasl_step == SASL_LOGIN_PASS) {
+        free(p->login_user);
+        p->login_user = NULL;
+    }
+    p->sasl_wait = false;
+}
+
 static void cmd_auth(struct pop3 *p, const struct pop3_command *cmd)
 {
     if (cmd->argc == 0) {
         /* The pre-RFC 5034 form, still sent by some clients: list mechanisms. */
-        conn_puts(out(p), "+OK\r\nPLAIN\r\n.\r\n");
+        conn_puts(out(p), "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
         return;
     }
     const struct pop3_arg *mech = &cmd->args[0];
-    if (mech->len != 5 || strncasecmp(mech->data, "PLAIN", 5) != 0) {
+    bool login = mech->len == 5 && strncasecmp(mech->data, "LOGIN", 5) == 0;
+    if (!login && (mech->len != 5 || strncasecmp(mech->data, "PLAIN", 5) != 0)) {
         bad(p, "-ERR Unsupported authentication mechanism.");
+        return;
+    }
+    if (!auth_allowed(&p->s)) {
+        reply(p, PLAINTEXT_REFUSED);
         return;
     }
     if (cmd->argc == 2) {
         const struct pop3_arg *ir = &cmd->args[1];
-        if (ir->len == 1 && ir->data[0] == '=')
-            sasl_plain(p, "", 0);   /* an empty initial response */
+        bool empty = ir->len == 1 && ir->data[0] == '=';   /* an empty initial response */
+        if (login)
+            sasl_login_user(p, empty ? "" : ir->data, empty ? 0 : ir->len);
         else
-            sasl_plain(p, ir->data, ir->len);
+            sasl_plain(p, empty ? "" : ir->data, empty ? 0 : ir->len);
         return;
     }
     p->sasl_wait = true;
-    reply(p, "+ ");
+    p->sasl_step = login ? SASL_LOGIN_USER : SASL_PLAIN;
+    reply(p, login ? "+ VXNlcm5hbWU6" : "+ ");   /* "Username:" */
 }
 
 static void sasl_line(struct pop3 *p, const char *line, size_t len)
 {
-    p->sasl_wait = false;
     if (len == 1 && line[0] == '*') {
+        sasl_reset(p);
         bad(p, "-ERR Authentication aborted by client.");
         return;
     }
-    sasl_plain(p, line, len);
+    p->sasl_wait = false;
+    switch (p->sasl_step) {
+    case SASL_PLAIN: sasl_plain(p, line, len); break;
+    case SASL_LOGIN_USER: sasl_login_user(p, line, len); break;
+    case SASL_LOGIN_PASS: sasl_login_pass(p, line, len); break;
+    }
 }
 
 /* ---- commands for any state ---- */
@@ -611,8 +717,15 @@ static void cmd_capa(struct pop3 *p, const struct pop3_command *cmd)
                       "AUTH-RESP-CODE\r\n");
     if (stls_usable(p))
         conn_puts(out(p), "STLS\r\n");
-    conn_puts(out(p), "USER\r\n"
-                      "SASL PLAIN\r\n"
+    /* No password mechanism where cleartext is refused (auth_policy.h). */
+    if (auth_allowed(&p->s))
+        conn_puts(out(p), "USER\r\n"
+                          "SASL PLAIN LOGIN\r\n");
+    /* RFC 2449 6.7: nothing here deletes mail the client leaves on the
+     * server; 6.5: no minimum time between logins is enforced (the delay
+     * after a failed login is not one). Both hold for every user and state. */
+    conn_puts(out(p), "EXPIRE NEVER\r\n"
+                      "LOGIN-DELAY 0\r\n"
                       "IMPLEMENTATION Petrel\r\n"
                       ".\r\n");
 }
@@ -778,7 +891,7 @@ static void listing_continue(struct pop3 *p)
         if (p->ls.uidl)
             conn_printf(c, "%zu %" PRIu32 ".%" PRIu32 "\r\n", p->ls.next, p->uidvalidity, m->uid);
         else
-            conn_printf(c, "%zu %" PRIu64 "\r\n", p->ls.next, m->size);
+            conn_printf(c, "%zu %" PRIu64 "\r\n", p->ls.next, m->octets);
     }
     if (p->ls.next == p->nmsgs) {
         conn_puts(c, ".\r\n");
@@ -804,7 +917,7 @@ static void cmd_list(struct pop3 *p, const struct pop3_command *cmd)
         size_t idx;
         const struct pop3_msg *m = get_msg(p, &cmd->args[0], &idx);
         if (m)
-            conn_printf(out(p), "+OK %zu %" PRIu64 "\r\n", idx + 1, m->size);
+            conn_printf(out(p), "+OK %zu %" PRIu64 "\r\n", idx + 1, m->octets);
         return;
     }
     conn_printf(out(p), "+OK %zu messages:\r\n", p->nmsgs - p->ndeleted);
@@ -837,7 +950,7 @@ static void cmd_dele(struct pop3 *p, const struct pop3_command *cmd)
         return;
     m->deleted = true;
     p->ndeleted++;
-    p->deleted_size += m->size;
+    p->deleted_size += m->octets;
     reply(p, "+OK Marked to be deleted.");
 }
 
@@ -963,7 +1076,7 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
         if (st->top)
             reply(p, "+OK");
         else
-            conn_printf(out(p), "+OK %" PRIu64 " octets\r\n", p->msgs[st->idx].size);
+            conn_printf(out(p), "+OK %" PRIu64 " octets\r\n", p->msgs[st->idx].octets);
     }
     bool top_done = emit(p, resp->chunk->data.data, resp->chunk->data.len);
     if (top_done || !resp->more) {
@@ -1090,7 +1203,7 @@ static void process_input(struct pop3 *p)
         if (r == LINE_READ_MORE)
             break;
         if (r == LINE_READ_TOO_LONG) {
-            p->sasl_wait = false;
+            sasl_reset(p);
             if (!p->m_open)
                 metric_begin(p, fm_command(NULL));
             bad(p, "-ERR Line too long.");

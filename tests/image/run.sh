@@ -223,7 +223,11 @@ for spec in "frontend1 $IMAP1 $POP1" "frontend2 $IMAP2 $POP2"; do
              -e PETREL_TLS_KEY=/etc/petrel/tls/tls.key -e PETREL_IMAPS_LISTEN=0.0.0.0:993
              -p "127.0.0.1:$IMAPS2:993" -p "127.0.0.1:$HTTP2:8080")
     fi
+    # The test's client reaches the container through podman's port
+    # forwarding, so it arrives from the container network's gateway, not
+    # loopback: that private network counts as secure for cleartext logins.
     run "$name" --read-only --sysctl net.ipv4.ip_unprivileged_port_start=0 \
+        -e PETREL_SECURE_NETWORKS="127.0.0.0/8 ::1 10.0.0.0/8" \
         -e PETREL_BACKENDS=backend1:7100,backend2:7100 -e PETREL_REDIS_URL="$REDIS_URL" \
         -e PETREL_NODE="$name" -e PETREL_WORKERS=2 "${tls[@]}" \
         -p "127.0.0.1:$imap:143" -p "127.0.0.1:$pop:110" "$FRONTEND"

@@ -26,7 +26,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = ROOT / "deploy" / "local" / "cluster"
-ADMIN = ROOT / "bin" / "petrel-admin"
+# The servers under test: bin/, or another build's (`make test SAN=1` sets
+# PETREL_CLUSTER_BIN=build-san/bin; deploy/local/cluster reads it too).
+BIN = Path(os.environ.get("PETREL_CLUSTER_BIN") or ROOT / "bin")
+ADMIN = BIN / "petrel-admin"
+# Lines of a sanitizer report in a server's log (ASan, UBSan). Leaks at exit
+# (LeakSanitizer) are not counted: a server stopped mid-request may hold some.
+SANITIZER_REPORT = ("ERROR: AddressSanitizer", "runtime error:",
+                    "ERROR: UndefinedBehaviorSanitizer")
 # Cluster state lives in the build tree: short paths, wiped by `make clean`.
 CLUSTERS_DIR = ROOT / "build" / "test-clusters"
 
@@ -40,7 +47,8 @@ def clean_env(**extra):
     """The environment without PETREL_* variables: the binaries read
     PETREL_<KEY> over their config files, so a stray one from the caller's
     shell must not redirect a test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PETREL_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PETREL_") or k == "PETREL_CLUSTER_BIN"}
     env.update(extra)
     return env
 
@@ -144,8 +152,8 @@ def cluster_up(frontends=1, backends=1, prefix="cluster-", env=None):
     env: extra PETREL_CLUSTER_* variables for deploy/local/cluster, e.g.
     {"PETREL_CLUSTER_FRONTEND_CONF": "pop3_lock_ttl = 2"}."""
     for b in ("petrel-frontend", "petrel-backend", "petrel-admin"):
-        if not (ROOT / "bin" / b).exists():
-            raise RuntimeError(f"bin/{b} is missing: run make first")
+        if not (BIN / b).exists():
+            raise RuntimeError(f"{BIN}/{b} is missing: run make first")
     CLUSTERS_DIR.mkdir(parents=True, exist_ok=True)
     directory = tempfile.mkdtemp(prefix=prefix, dir=CLUSTERS_DIR)
     cmd = [str(CLUSTER_SCRIPT), "up", "--frontends", str(frontends),
@@ -163,10 +171,30 @@ def cluster_up(frontends=1, backends=1, prefix="cluster-", env=None):
     return Cluster(r.stdout)
 
 
+def sanitizer_reports(directory, context=20):
+    """The sanitizer reports (ASan/UBSan) in a cluster's logs, each as
+    'log: lines', for `make test SAN=1`; empty when there are none."""
+    found = []
+    for log in sorted(Path(directory, "logs").glob("*.log")):
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for i, line in enumerate(lines):
+            if any(m in line for m in SANITIZER_REPORT):
+                found.append(f"{log}: " + "\n".join(lines[i:i + context]))
+                break
+    return found
+
+
 def _finish(request, cluster, failed_before):
     """Stops a cluster; deletes its directory unless a test failed meanwhile,
-    so the logs stay for a look after a failure."""
+    so the logs stay for a look after a failure. A sanitizer report in any
+    server log fails (the teardown errors, the directory stays)."""
     cluster.down()
+    reports = sanitizer_reports(cluster.dir)
+    if reports:
+        raise AssertionError("sanitizer reports in the cluster's logs:\n" + "\n\n".join(reports))
     if request.session.testsfailed == failed_before:
         shutil.rmtree(cluster.dir, ignore_errors=True)
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BIN
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
 BASE = K8S / "base"
@@ -318,7 +320,7 @@ def _settings(binary):
 def test_settings_are_known(rendered, role):
     """Every PETREL_* variable the manifests set is a setting of the binary
     (`--help`) or a listed pending one: a typo would be silently ignored."""
-    binary = ROOT / "bin" / f"petrel-{role}"
+    binary = BIN / f"petrel-{role}"
     if not binary.exists():
         pytest.skip(f"{binary} not built")
     known = _settings(binary) | PENDING_SETTINGS[role]

@@ -916,8 +916,6 @@ def test_other_session_sees_expunge_and_exists(cluster, account):
         assert untagged == []
 
 
-@pytest.mark.xfail(strict=True, reason="flag changes of other sessions need the modseq-based "
-                   "resync (CONDSTORE work, issue 5); NOOP reports only EXISTS/EXPUNGE today")
 def test_noop_reports_flag_changes_of_other_session(cluster, account):
     """RFC 3501 5.2: flag updates by another session SHOULD be sent
     unsolicited (Dovecot sends * n FETCH (FLAGS ...) at NOOP)."""

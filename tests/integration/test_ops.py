@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, clean_env
+from conftest import BIN, ROOT, clean_env
 from imap_util import Imap, make_message, quote, status_of
 
 TIMEOUT = 30
@@ -371,7 +371,7 @@ def test_json_logs(tmp_path):
     conf = tmp_path / "frontend.conf"
     conf.write_text(f"workers = 1\nimap_listen = 127.0.0.1:{free_port()}\npop3_listen =\n"
                     f"lmtp_listen =\nbackends = 127.0.0.1:{free_port()}\nlog_format = json\n")
-    proc = subprocess.Popen([str(ROOT / "bin" / "petrel-frontend"), "--config", str(conf)],
+    proc = subprocess.Popen([str(BIN / "petrel-frontend"), "--config", str(conf)],
                             stderr=subprocess.PIPE, env=clean_env(), start_new_session=True)
     try:
         time.sleep(1.5)
@@ -390,7 +390,7 @@ def test_json_logs(tmp_path):
     assert any(e["msg"] == "draining sessions" and e.get("sessions") == 0 for e in events)
 
     # An unknown format is refused.
-    r = subprocess.run([str(ROOT / "bin" / "petrel-frontend"), "--config", str(conf)],
+    r = subprocess.run([str(BIN / "petrel-frontend"), "--config", str(conf)],
                        env=clean_env(PETREL_LOG_FORMAT="xml"), capture_output=True, text=True,
                        timeout=20)
     assert r.returncode == 2 and "log_format" in r.stderr
@@ -402,7 +402,7 @@ def restart_backend(c, name="backend1"):
     """Starts the backend again from its config, recorded under DIR/pids like
     the cluster script does, so `cluster down` stops it."""
     log = open(c.dir / "logs" / f"{name}.log", "ab")
-    proc = subprocess.Popen([str(ROOT / "bin" / "petrel-backend"), "--config",
+    proc = subprocess.Popen([str(BIN / "petrel-backend"), "--config",
                              str(c.dir / "conf" / f"{name}.conf")],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env(),
                             start_new_session=True)

@@ -13,6 +13,8 @@ import time
 import psycopg2
 import pytest
 
+from imap_util import Imap
+
 TIMEOUT = 30
 
 
@@ -144,6 +146,25 @@ def append(cluster, address, *messages, flags=0):
     return uids
 
 
+def imap_append(cluster, address, password, *messages, mailbox="INBOX"):
+    """Appends messages byte for byte through IMAP (so the backend counts
+    their POP3 size, unlike petrel_append in SQL); imaplib would turn bare
+    LF into CRLF."""
+    with Imap(cluster.imap_ports[0]) as c:
+        c.login(address, password)
+        for m in messages:
+            c.append_uid(mailbox, m)
+
+
+def crlf(data):
+    """What RETR sends for stored bytes, before dot-stuffing: bare LF as
+    CRLF, an unterminated last line ended."""
+    out = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if out and not out.endswith(b"\n"):
+        out += b"\n" if out.endswith(b"\r") else b"\r\n"
+    return out
+
+
 def inbox_uids(cluster, address):
     with psycopg2.connect(cluster.pg_url) as db, db.cursor() as cur:
         cur.execute("""SELECT m.uid, m.flags FROM messages m JOIN mailboxes b
@@ -191,10 +212,23 @@ def test_greeting_and_capa(cluster):
     assert c.cmd("CAPA").startswith(b"+OK")
     caps = c.multiline().decode().split("\r\n")
     for cap in ("TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE",
-                "IMPLEMENTATION Petrel"):
+                "EXPIRE NEVER", "LOGIN-DELAY 0", "IMPLEMENTATION Petrel"):
         assert cap in caps
     assert c.cmd("QUIT").startswith(b"+OK")
     assert c.closed()
+
+
+def test_capa_in_transaction(cluster, new_account):
+    """RFC 2449 5: what AUTHORIZATION announced (EXPIRE and LOGIN-DELAY
+    without USER: the same for everybody) is announced after login too."""
+    address, password = new_account()
+    c = pop(cluster).login(address, password)
+    assert c.cmd("CAPA").startswith(b"+OK")
+    caps = c.multiline().decode().split("\r\n")
+    for cap in ("TOP", "UIDL", "RESP-CODES", "PIPELINING", "EXPIRE NEVER", "LOGIN-DELAY 0"):
+        assert cap in caps
+    assert "STLS" not in caps
+    c.cmd("QUIT")
 
 
 def test_login_good_and_bad(cluster, new_account):
@@ -263,17 +297,67 @@ def test_stat_list_uidl_consistent(cluster, mailbox):
 def test_retr_bare_lf_and_dots(cluster, new_account):
     address, password = new_account()
     lf = b"From: a@example.com\nSubject: lf\n\n.leading dot\nplain\n..two dots\n.\nend"
-    crlf = b"Subject: dots\r\n\r\n.\r\n.x\r\n..\r\nbare\rcr\r\nlast\r\n"
-    append(cluster, address, lf, crlf)
+    crlf_msg = b"Subject: dots\r\n\r\n.\r\n.x\r\n..\r\nbare\rcr\r\nlast\r\n"
+    imap_append(cluster, address, password, lf, crlf_msg)
+    sent = (b"From: a@example.com\r\nSubject: lf\r\n\r\n.leading dot\r\nplain\r\n"
+            b"..two dots\r\n.\r\nend\r\n")
+    assert crlf(lf) == sent
     c = pop(cluster).login(address, password)
+    # STAT, LIST and "+OK n octets" count what RETR sends (RFC 1939 11:
+    # before dot-stuffing), not the stored bytes.
+    assert c.stat() == (2, len(sent) + len(crlf_msg))
+    assert c.list() == {1: len(sent), 2: len(crlf_msg)}
+    assert c.cmd("LIST 1") == f"+OK 1 {len(sent)}".encode()
     r = c.cmd("RETR 1")
-    assert r == f"+OK {len(lf)} octets".encode()
+    assert r == f"+OK {len(sent)} octets".encode()
     raw = c.multiline_raw()
     # Bare LF sent as CRLF, leading dots doubled, CRLF added before the end.
     assert raw == (b"From: a@example.com\r\nSubject: lf\r\n\r\n..leading dot\r\nplain\r\n"
                    b"...two dots\r\n..\r\nend\r\n")
     r, body = c.retr(2)
-    assert body == crlf
+    assert r == f"+OK {len(crlf_msg)} octets".encode()
+    assert body == crlf_msg
+    assert c.cmd("DELE 1").startswith(b"+OK")
+    assert c.stat() == (1, len(crlf_msg))
+    c.cmd("QUIT")
+
+
+@pytest.mark.parametrize("body", [
+    b"Subject: big\n\n" + b"".join(b"line %06d of a bare-LF body\n" % i for i in range(40000)),
+    b"Subject: mixed\r\n\r\n" + b"crlf\r\nlf\nbare\rcr\r\n" * 40000 + b"ends with CR\r",
+], ids=["streamed-lf", "streamed-mixed"])
+def test_bare_lf_sizes_streamed_append(cluster, new_account, body):
+    """A bare-LF message large enough that APPEND streams it (chunks written
+    as they arrive, the count kept across frames)."""
+    address, password = new_account()
+    assert len(body) > 512 * 1024
+    imap_append(cluster, address, password, body)
+    c = pop(cluster, 1).login(address, password)
+    want = crlf(body)
+    assert c.stat() == (1, len(want))
+    r, got = c.retr(1)
+    assert r == f"+OK {len(want)} octets".encode()
+    assert got == want
+    c.cmd("QUIT")
+
+
+def test_pop3_size_shared_and_fallback(cluster, new_account):
+    """The POP3 size lives with the body: an IMAP COPY into INBOX keeps it.
+    A body stored without it (here straight through SQL, as before migration
+    009) reports its stored size."""
+    address, password = new_account()
+    lf = b"Subject: copied\n\nbare\nlines\n"
+    with Imap(cluster.imap_ports[1]) as c:
+        c.login(address, password)
+        c.ok("CREATE Keep")
+        c.append_uid("Keep", lf)
+        c.select("Keep")
+        c.ok("COPY 1 INBOX")
+    old = b"Subject: old\n\nstored before\n"
+    append(cluster, address, old)
+    c = pop(cluster).login(address, password)
+    assert c.list() == {1: len(crlf(lf)), 2: len(old)}
+    assert c.retr(1)[1] == crlf(lf)
     c.cmd("QUIT")
 
 
@@ -522,6 +606,30 @@ def test_curl_list_and_retrieve(cluster, mailbox):
     assert len(inbox_uids(cluster, address)) == 2
 
 
+def test_curl_custom_commands(cluster, mailbox):
+    """curl's -X sends a custom command and prints its multi-line answer."""
+    address, password, msgs = mailbox
+    url = f"pop3://127.0.0.1:{cluster.pop3_ports[0]}/"
+    user = ["-u", f"{address}:{password}"]
+    r = curl(url, *user, "-X", "TOP 1 0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == msgs[0][:header_size(msgs[0])]
+    r = curl(url, *user, "-X", "TOP 2 1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == msgs[1][:header_size(msgs[1])] + b"Second line one.\r\n"
+    r = curl(url, *user, "-X", "UIDL")
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[0] for l in r.stdout.splitlines()] == [b"1", b"2", b"3"]
+    r = curl(url, *user, "-X", "CAPA")
+    assert r.returncode == 0, r.stderr
+    assert b"EXPIRE NEVER\r\n" in r.stdout and b"LOGIN-DELAY 0\r\n" in r.stdout
+    # TOP needs a line count: -ERR, which curl reports as a failure.
+    r = curl(url + "1", *user, "-X", "TOP")
+    assert r.returncode != 0
+    # TOP marks nothing \Seen.
+    assert all(flags & 1 == 0 for _, flags in inbox_uids(cluster, address))
+
+
 def test_backends_down(cluster_factory):
     """With every backend gone: login fails with [SYS/TEMP]; a logged-in
     session keeps its maildrop listing, RETR fails cleanly and QUIT says that
@@ -553,3 +661,100 @@ def test_backends_down(cluster_factory):
     assert n.cmd(f"USER {address}") == b"+OK"
     assert n.cmd(f"PASS {password}").startswith(b"-ERR [SYS/TEMP]")
     assert n.cmd("QUIT").startswith(b"+OK")
+
+
+# ---- AUTH LOGIN (RFC 5034 with the LOGIN mechanism) -------------------------
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def poplib_client(cluster):
+    import poplib
+    return poplib.POP3("127.0.0.1", cluster.pop3_ports[0], timeout=TIMEOUT)
+
+
+def test_auth_login_advertised(cluster):
+    c = pop(cluster)
+    assert c.cmd("CAPA").startswith(b"+OK")
+    caps = c.multiline().decode().split("\r\n")
+    assert "SASL PLAIN LOGIN" in caps
+    assert c.cmd("AUTH") == b"+OK"          # the pre-RFC 5034 mechanism list
+    assert c.multiline() == b"PLAIN\r\nLOGIN\r\n"
+    c.cmd("QUIT")
+
+
+def test_auth_login_challenges(cluster, new_account):
+    """AUTH LOGIN without an initial response: Username:, then Password:."""
+    address, password = new_account()
+    p = poplib_client(cluster)
+    p._putcmd("AUTH LOGIN")
+    assert p._getresp() == b"+ VXNlcm5hbWU6"       # "Username:"
+    p._putcmd(b64(address))
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"       # "Password:"
+    assert p._shortcmd(b64(password)) == b"+OK Logged in."
+    assert p.stat() == (0, 0)
+    p.quit()
+
+
+def test_auth_login_initial_response(cluster, new_account):
+    """AUTH LOGIN <user>: only the Password prompt follows; lower-case works."""
+    address, password = new_account()
+    p = poplib_client(cluster)
+    p._putcmd(f"auth login {b64(address)}")
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"
+    assert p._shortcmd(b64(password)) == b"+OK Logged in."
+    assert p.stat() == (0, 0)
+    p.quit()
+
+
+def test_auth_login_wrong_password(cluster, new_account):
+    import poplib
+    address, password = new_account()
+    p = poplib_client(cluster)
+    p._putcmd(f"AUTH LOGIN {b64(address)}")
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[AUTH\] Authentication failed\."):
+        p._shortcmd(b64("wrong"))
+    # The user name of the failed exchange is not kept for a bare PASS.
+    with pytest.raises(poplib.error_proto, match="No username given"):
+        p._shortcmd(f"PASS {password}")
+    p._putcmd("AUTH LOGIN")
+    assert p._getresp() == b"+ VXNlcm5hbWU6"
+    p._putcmd(b64(address))
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"
+    assert p._shortcmd(b64(password)) == b"+OK Logged in."
+    p.quit()
+
+
+def test_auth_login_cancel_and_bad_base64(cluster, new_account):
+    import poplib
+    address, password = new_account()
+    p = poplib_client(cluster)
+    # Cancelled at the user name prompt.
+    p._putcmd("AUTH LOGIN")
+    assert p._getresp() == b"+ VXNlcm5hbWU6"
+    with pytest.raises(poplib.error_proto, match=r"-ERR Authentication aborted"):
+        p._shortcmd("*")
+    # Cancelled at the password prompt: the user name is forgotten.
+    p._putcmd(f"AUTH LOGIN {b64(address)}")
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"
+    with pytest.raises(poplib.error_proto, match=r"-ERR Authentication aborted"):
+        p._shortcmd("*")
+    with pytest.raises(poplib.error_proto, match="No username given"):
+        p._shortcmd(f"PASS {password}")
+    # Bad base64: as initial response, as user name and as password.
+    with pytest.raises(poplib.error_proto, match=r"-ERR Invalid base64"):
+        p._shortcmd("AUTH LOGIN !!!")
+    p._putcmd("AUTH LOGIN")
+    assert p._getresp() == b"+ VXNlcm5hbWU6"
+    with pytest.raises(poplib.error_proto, match=r"-ERR Invalid base64"):
+        p._shortcmd("abc")
+    p._putcmd(f"AUTH LOGIN {b64(address)}")
+    assert p._getresp() == b"+ UGFzc3dvcmQ6"
+    with pytest.raises(poplib.error_proto, match=r"-ERR Invalid base64"):
+        p._shortcmd("@@@@")
+    # Still in AUTHORIZATION and usable (no [AUTH] failure was counted).
+    assert p._shortcmd(f"AUTH LOGIN {b64(address)}") == b"+ UGFzc3dvcmQ6"
+    assert p._shortcmd(b64(password)) == b"+OK Logged in."
+    p.quit()

@@ -24,7 +24,7 @@ import psycopg2.extensions
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN = Path(os.environ.get("PETREL_ADMIN", ROOT / "bin" / "petrel-admin"))
+ADMIN = Path(os.environ.get("PETREL_ADMIN", Path(os.environ.get("PETREL_CLUSTER_BIN") or ROOT / "bin") / "petrel-admin"))
 CHUNK = 262144
 UID_MAX = 4294967295
 

@@ -21,7 +21,7 @@ from imap_util import Imap
 
 TIMEOUT = 30
 HOST = "127.0.0.1"
-ROOT_BIN = Path(__file__).resolve().parents[2] / "bin"
+ROOT_BIN = Path(os.environ.get("PETREL_CLUSTER_BIN") or Path(__file__).resolve().parents[2] / "bin")
 
 
 # ---- helpers ---------------------------------------------------------------

@@ -35,6 +35,8 @@ int main(void)
             CHECK_STREQ(v[0], cases[i].first);
         pg_free_strings(v, n);
     }
-    CHECK(pg_text_array(NULL, 0) != NULL);
+    char *empty = pg_text_array(NULL, 0);
+    CHECK_STREQ(empty, "{}");
+    free(empty);
     return check_report();
 }

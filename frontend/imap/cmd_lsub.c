@@ -1,0 +1,10 @@
+/* LSUB (RFC 3501 6.3.9; kept by RFC 9051 for IMAP4rev1 clients): the
+ * subscribed names matching the pattern, \Noselect for those that are not
+ * (or no longer) mailboxes, and for an unsubscribed parent of a subscribed
+ * name that the pattern does not reach (the "%" rule). See cmd_list.c. */
+#include "imap/imap_list.h"
+
+void cmd_lsub(struct imap_session *is, const struct imap_command *cmd)
+{
+    imap_list_run(is, cmd, true);
+}
