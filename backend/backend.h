@@ -46,7 +46,7 @@ struct rpc_req {
     struct rpc_link *link;      /* NULL once the link closed */
     uint64_t id;
     int64_t account_id;
-    char session[48];           /* the frontend's session id, for logs */
+    char session[64];           /* the frontend's session id, for logs */
     const char *op;             /* operation name, for logs */
     struct rpc_req *next;       /* in the link's in-flight list */
     /* A follow-up frame with this request's id (a Chunk, a StreamAck). */
@@ -99,8 +99,6 @@ enum stmt {
     STMT_BLOB_BEGIN,
     STMT_BLOB_PUT,
     STMT_APPEND_BLOB,
-    STMT_STORE,
-    STMT_EXPUNGE,
     STMT_LMTP_RCPT,
     STMT_DELIVER_BEGIN,
     STMT_DELIVER,
@@ -129,10 +127,9 @@ struct meta_mime {
     struct meta_mime_row *rows;              /* UID order */
     size_t n;
 };
-/* Sends rows of petrel_meta / petrel_store as MessageMeta batches, with the
+/* Sends rows of the petrel_meta* functions as MetaResp batches, with the
  * structure from mm (may be NULL). The last batch ends req. */
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
-                     const struct meta_mime *mm);
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm);
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
 void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);

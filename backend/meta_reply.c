@@ -34,15 +34,14 @@ static const struct meta_mime_row *mime_row(const struct meta_mime *mm, uint32_t
     return *at < mm->n && mm->rows[*at].uid == uid ? &mm->rows[*at] : NULL;
 }
 
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
-                     const struct meta_mime *mm)
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm)
 {
     size_t at = 0;
     int n = PQntuples(res);
     /* petrel_meta_since: column 9 is the modseq setting \Seen gave; a row
      * carrying it was changed by this call (007_changes.sql). */
     uint64_t seen_modseq = 0;
-    for (int i = 0; !is_store && PQfnumber(res, "seen_modseq") == 9 && i < n && !seen_modseq; i++)
+    for (int i = 0; PQfnumber(res, "seen_modseq") == 9 && i < n && !seen_modseq; i++)
         if (db_int(res, i, 9) > 0 && db_int(res, i, 9) == db_int(res, i, 7))
             seen_modseq = (uint64_t)db_int(res, i, 9);
     /* petrel_meta_crlf (009_pop3_size.sql): the POP3 size. */
@@ -66,20 +65,12 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, int is_store,
             ptrs[k] = &metas[k];
         }
         Petrel__MetaResp mr = PETREL__META_RESP__INIT;
-        Petrel__StoreResp sr = PETREL__STORE_RESP__INIT;
+        mr.messages = ptrs;
+        mr.n_messages = (size_t)k;
+        mr.seen_modseq = seen_modseq;
         Petrel__Response resp = PETREL__RESPONSE__INIT;
-        if (is_store) {
-            sr.messages = ptrs;
-            sr.n_messages = (size_t)k;
-            resp.result_case = PETREL__RESPONSE__RESULT_STORE;
-            resp.store = &sr;
-        } else {
-            mr.messages = ptrs;
-            mr.n_messages = (size_t)k;
-            mr.seen_modseq = seen_modseq;
-            resp.result_case = PETREL__RESPONSE__RESULT_META;
-            resp.meta = &mr;
-        }
+        resp.result_case = PETREL__RESPONSE__RESULT_META;
+        resp.meta = &mr;
         resp.more = row < n;
         int last = !resp.more;
         rpc_reply(req, &resp);   /* frees req on the last batch */

@@ -51,7 +51,7 @@ static void meta_done(const struct db_result *r, void *ctx)
                               req->session);
                 break;
             }
-        reply_meta_rows(req, r->res, 0, st && st->mm.rows ? &st->mm : NULL);
+        reply_meta_rows(req, r->res, st && st->mm.rows ? &st->mm : NULL);
     }
     if (st)
         state_free(st);

@@ -310,7 +310,7 @@ static void sub_down(struct redis_link *l)
 static void write_session(struct cs_entry *e)
 {
     struct session *s = e->s;
-    char key[64], worker[16], started[24], acct[24], ttl[24];
+    char key[96], worker[16], started[24], acct[24], ttl[24];
     snprintf(key, sizeof key, "petrel:session:%s", s->id);
     snprintf(worker, sizeof worker, "%d", frontend->worker);
     snprintf(started, sizeof started, "%lld", e->started);
@@ -447,7 +447,7 @@ void cluster_session_mailbox(struct session *s, const char *mailbox)
         return;
     free(e->mailbox);
     e->mailbox = mailbox && *mailbox ? strdup(mailbox) : NULL;
-    char key[64];
+    char key[96];
     snprintf(key, sizeof key, "petrel:session:%s", s->id);
     /* The EXPIRE too: after a Redis restart HSET alone would make a key
      * that never expires. */
@@ -491,7 +491,7 @@ void cluster_session_closed(struct session *s)
             e->anext->aprev = e->aprev;
         account_unref(e->acct);
         e->acct = NULL;
-        char key[64];
+        char key[96];
         snprintf(key, sizeof key, "petrel:session:%s", s->id);
         if (redis_link_command(&cs.cmd, NULL, NULL, "DEL %s", key) == 0) {
             redis_link_command(&cs.cmd, NULL, NULL, "SREM petrel:sessions:%s %s", e->address, s->id);

@@ -131,7 +131,7 @@ struct protocol {
 struct session {
     struct conn conn;
     const struct protocol *proto;
-    char id[32];                  /* node-worker-counter, carried over RPC */
+    char id[64];                  /* node-worker-pid-counter, carried over RPC */
     char client_ip[64];
     int64_t account_id;           /* 0 until authenticated */
     char *user;                   /* canonical address once authenticated */

@@ -187,7 +187,7 @@ static void session_admit(void *listener, int fd, const char *client_ip, bool se
     s->proto = ls->proto;
     s->listener = ls->name;
     s->secured = secured;
-    snprintf(s->id, sizeof s->id, "%s-%d-%llu", frontend->cfg->node, frontend->worker,
+    snprintf(s->id, sizeof s->id, "%s-%d-%d-%llu", frontend->cfg->node, frontend->worker, (int)getpid(),
              ++frontend->session_counter);
     if (client_ip)
         snprintf(s->client_ip, sizeof s->client_ip, "%s", client_ip);
