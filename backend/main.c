@@ -106,7 +106,8 @@ int main(int argc, char **argv)
         return help > 0 ? 0 : 2;
     }
     char err[512];
-    if (config_load(settings, NSETTINGS, path, err, sizeof err) < 0) {
+    if (config_load(settings, NSETTINGS, path, err, sizeof err) < 0 ||
+        config_check_node("node", cfg.node, err, sizeof err) < 0) {
         fprintf(stderr, "petrel-backend: %s\n", err);
         return 2;
     }

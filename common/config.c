@@ -124,3 +124,16 @@ const char *config_path_from_args(int argc, char **argv, int *want_help_r)
     }
     return path;
 }
+
+int config_check_node(const char *name, const char *value, char *err, size_t errlen)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n > CONFIG_NODE_MAX || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                      "abcdefghijklmnopqrstuvwxyz"
+                                                      "0123456789._-") != n) {
+        snprintf(err, errlen, "%s must be 1 to %d characters of A-Z a-z 0-9 . _ -", name,
+                 CONFIG_NODE_MAX);
+        return -1;
+    }
+    return 0;
+}

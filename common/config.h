@@ -21,6 +21,13 @@ struct setting {
 /* Applies defaults, then path (may be NULL), then the environment. On error
  * writes one line to err and returns -1. */
 int config_load(struct setting *table, size_t n, const char *path, char *err, size_t errlen);
+/* Longest node name: a DNS label, so a Kubernetes pod name fits; the
+ * frontend's session ids and Redis keys are sized for it. */
+#define CONFIG_NODE_MAX 63
+/* Checks that value (the setting called name) is 1..CONFIG_NODE_MAX of
+ * [A-Za-z0-9._-]: it goes into session ids, Redis keys and CLIENT SETNAME,
+ * none of which may hold spaces or be cut short. 0 or -1 with err set. */
+int config_check_node(const char *name, const char *value, char *err, size_t errlen);
 /* Prints every setting with its default and help (for --help and the README). */
 void config_print_help(const struct setting *table, size_t n);
 /* Parses argv for --config FILE / -c FILE and --help; returns the path or NULL. */

@@ -33,7 +33,7 @@ struct redis_link {
     struct ev_loop *loop;
     struct redis_url url;
     const char *name;               /* in log lines: "commands", "notify", ... */
-    char client_name[96];           /* CLIENT SETNAME on connect (empty: none) */
+    char client_name[128];           /* CLIENT SETNAME on connect (empty: none) */
     redisAsyncContext *ac;          /* NULL while disconnected */
     bool up;                        /* connected (commands may be sent) */
     bool stopped;

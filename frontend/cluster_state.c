@@ -42,7 +42,7 @@ struct cs_entry {
     long long started;
     enum lock_state lock;
     char lock_key[48];
-    char lock_value[80];
+    char lock_value[sizeof ((struct session *)0)->id + 16];
     void (*lock_cb)(struct session *s, enum cluster_lock_result r);
     void (*unlock_cb)(struct session *s);
     int refs;                       /* Redis callbacks in flight */
@@ -310,7 +310,7 @@ static void sub_down(struct redis_link *l)
 static void write_session(struct cs_entry *e)
 {
     struct session *s = e->s;
-    char key[96], worker[16], started[24], acct[24], ttl[24];
+    char key[sizeof ((struct session *)0)->id + 32], worker[16], started[24], acct[24], ttl[24];
     snprintf(key, sizeof key, "petrel:session:%s", s->id);
     snprintf(worker, sizeof worker, "%d", frontend->worker);
     snprintf(started, sizeof started, "%lld", e->started);
@@ -447,7 +447,7 @@ void cluster_session_mailbox(struct session *s, const char *mailbox)
         return;
     free(e->mailbox);
     e->mailbox = mailbox && *mailbox ? strdup(mailbox) : NULL;
-    char key[96];
+    char key[sizeof ((struct session *)0)->id + 32];
     snprintf(key, sizeof key, "petrel:session:%s", s->id);
     /* The EXPIRE too: after a Redis restart HSET alone would make a key
      * that never expires. */
@@ -491,7 +491,7 @@ void cluster_session_closed(struct session *s)
             e->anext->aprev = e->aprev;
         account_unref(e->acct);
         e->acct = NULL;
-        char key[96];
+        char key[sizeof ((struct session *)0)->id + 32];
         snprintf(key, sizeof key, "petrel:session:%s", s->id);
         if (redis_link_command(&cs.cmd, NULL, NULL, "DEL %s", key) == 0) {
             redis_link_command(&cs.cmd, NULL, NULL, "SREM petrel:sessions:%s %s", e->address, s->id);

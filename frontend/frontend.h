@@ -3,6 +3,7 @@
 #ifndef PETREL_FRONTEND_H
 #define PETREL_FRONTEND_H
 
+#include "config.h"
 #include "conn.h"
 #include "petrel.pb-c.h"
 
@@ -131,7 +132,7 @@ struct protocol {
 struct session {
     struct conn conn;
     const struct protocol *proto;
-    char id[64];                  /* node-worker-pid-counter, carried over RPC */
+    char id[CONFIG_NODE_MAX + 40]; /* node-worker-pid-counter, carried over RPC */
     char client_ip[64];
     int64_t account_id;           /* 0 until authenticated */
     char *user;                   /* canonical address once authenticated */

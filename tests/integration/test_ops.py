@@ -585,3 +585,16 @@ def test_backend_drain_finishes_in_flight(cluster_factory):
     assert status_of(tagged) == b"OK", tagged
     wait_exit(bpid, 10 + 2)
     writer.close()
+
+
+@pytest.mark.parametrize("binary", ["petrel-frontend", "petrel-backend"])
+@pytest.mark.parametrize("node", ["two words", "x" * 64, "", "caf\u00e9"])
+def test_bad_node_name_refused(tmp_path, binary, node):
+    """The node name goes into session ids, Redis keys and CLIENT SETNAME:
+    one that would be cut short or break a key is refused at start, not
+    truncated."""
+    conf = tmp_path / "petrel.conf"
+    conf.write_text("")
+    r = subprocess.run([str(BIN / binary), "--config", str(conf)],
+                       env=clean_env(PETREL_NODE=node), capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "node must be" in r.stderr, (r.returncode, r.stderr)
