@@ -18,17 +18,25 @@
 
 static void process(struct imap_session *is);
 
-/* Only what is complete is advertised. The string lives until the next call. */
+/* Only what is complete is advertised. The string lives until the next call.
+ *
+ * LITERAL+ and LITERAL- (RFC 7888) are alternatives, LITERAL+ the larger
+ * promise, so one of them is offered: before login non-synchronizing
+ * literals are capped at imap_max_nonsync_preauth, which is LITERAL-; after
+ * login any size up to APPENDLIMIT is taken, which is LITERAL+ (Dovecot
+ * offers LITERAL+ alone too, LITERAL- only instead of it). */
 const char *imap_capabilities(const struct imap_session *is)
 {
     static char caps[1024];
-    snprintf(caps, sizeof caps, "IMAP4rev1 LITERAL+ UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
+    bool pre = is->state == IMAP_NOTAUTH;
+    snprintf(caps, sizeof caps, "IMAP4rev1 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
              " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
              " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH%s",
-             frontend->cfg->append_limit, imap_starttls_usable(is) ? " STARTTLS" : "",
-             is->state != IMAP_NOTAUTH ? ""
-             : auth_allowed(&is->s)    ? " AUTH=PLAIN AUTH=LOGIN SASL-IR"
-                                       : " LOGINDISABLED");   /* auth_policy.h */
+             pre ? "LITERAL-" : "LITERAL+", frontend->cfg->append_limit,
+             imap_starttls_usable(is) ? " STARTTLS" : "",
+             !pre                  ? ""
+             : auth_allowed(&is->s) ? " AUTH=PLAIN AUTH=LOGIN SASL-IR"
+                                    : " LOGINDISABLED");   /* auth_policy.h */
     return caps;
 }
 
@@ -171,6 +179,16 @@ static void reject_line(struct imap_session *is, const char *reason)
     metrics_inc(FM_COMMANDS, (int[]){ is->s.m_proto, fm_command(NULL), MR_BAD });
 }
 
+/* A {n+} over the LITERAL- limit before login (RFC 7888 4): the command is
+ * refused with a tagged BAD [TOOBIG]. The connection is then closed, as
+ * Dovecot does, rather than reading and dropping what may be gigabytes.
+ * After login (LITERAL+) only a literal over APPENDLIMIT is too big, and
+ * that ends the session with just the BYE (RFC 7889 leaves it open). */
+static void reject_nonsync(struct imap_session *is)
+{
+    reject_line(is, "[TOOBIG] Non-synchronizing literal too big");
+}
+
 static const struct imap_parse_limits *parse_limits(void)
 {
     static struct imap_parse_limits lim;
@@ -287,6 +305,8 @@ again:
             enum imap_read_error e = imap_reader_error(&is->reader);
             if (is->append)
                 imap_append_abort(is);
+            if (e == IMAP_RERR_NONSYNC_TOO_BIG && is->state == IMAP_NOTAUTH)
+                reject_nonsync(is);
             if (imap_read_error_is_fatal(e)) {
                 conn_printf(&is->s.conn, "* BYE %s\r\n", imap_read_error_reason(e));
                 session_end(&is->s, imap_read_error_reason(e));

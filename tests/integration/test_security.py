@@ -603,9 +603,10 @@ def test_huge_nonsync_literal_is_bye(sec, logged_in):
     line = c.line()
     assert line.startswith(b"* BYE") or line.startswith(b"t9 BAD"), line
     assert c.eof(5)
-    # Before login even a small one is too big.
+    # Before login even a small one is too big (LITERAL-: BAD [TOOBIG]).
     with Client(sec.imap_ports[1]) as p:
         p.send(b"t1 LOGIN {100000+}\r\n")
+        assert p.line().startswith(b"t1 BAD [TOOBIG]")
         assert p.line().startswith(b"* BYE")
         assert p.eof(5)
     assert alive(sec)
