@@ -116,6 +116,7 @@ enum stmt {
     STMT_EXPUNGE_PRUNE,
     STMT_SEARCH_UNPARSED,
     STMT_META_CRLF,
+    STMT_STATUS_DELETED,
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */

@@ -31,5 +31,8 @@ const struct db_statement db_statements[] = {
     [STMT_EXPUNGE_PRUNE] = { "expunge_prune", "SELECT uid, modseq FROM petrel_expunge_prune($1, $2, $3, $4, $5, $6)", 6, false },
     [STMT_SEARCH_UNPARSED] = { "search_unparsed", "SELECT uid, blob_id FROM petrel_search_unparsed($1, $2)", 2, false },
     [STMT_META_CRLF] = { "meta_crlf", "SELECT uid, flags, keywords, internaldate, tz_offset, size, header_size, modseq, blob_id, crlf_size FROM petrel_meta_crlf($1, $2, $3, $4)", 4, false },
+    /* STATUS DELETED (RFC 9051): petrel_status plus a count of \Deleted
+     * messages, one round trip, only when asked for. */
+    [STMT_STATUS_DELETED] = { "status_deleted", "SELECT s.messages, s.uidnext, s.uidvalidity, s.unseen, s.highestmodseq, s.size, (SELECT count(*) FROM mailboxes b JOIN messages m ON m.account_id = b.account_id AND m.mailbox_id = b.id WHERE b.account_id = $1 AND b.name = petrel__norm_name($2) AND m.flags & 8 <> 0) FROM petrel_status($1, $2) s", 2, false },
 };
 const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

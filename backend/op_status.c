@@ -21,6 +21,8 @@ static void done(const struct db_result *r, void *ctx)
     sr.unseen = (uint32_t)db_int(r->res, 0, 3);
     sr.highestmodseq = (uint64_t)db_int(r->res, 0, 4);
     sr.size = (uint64_t)db_int(r->res, 0, 5);
+    if (PQnfields(r->res) > 6)
+        sr.deleted = (uint32_t)db_int(r->res, 0, 6);
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     resp.result_case = PETREL__RESPONSE__RESULT_STATUS_RESP;
     resp.status_resp = &sr;
@@ -32,5 +34,6 @@ void op_status(struct rpc_req *req, const Petrel__Request *msg)
     char acct[24];
     snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
     struct db_param p[] = { { acct }, { msg->status->mailbox } };
-    db_query(backend->db, STMT_STATUS, p, 2, done, req);
+    db_query(backend->db, msg->status->want_deleted ? STMT_STATUS_DELETED : STMT_STATUS, p, 2,
+             done, req);
 }

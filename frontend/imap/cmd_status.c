@@ -1,4 +1,5 @@
-/* STATUS (RFC 9051 6.3.11). */
+/* STATUS (RFC 9051 6.3.11). DELETED is RFC 9051's; it is answered to
+ * IMAP4rev1 sessions too, as it costs them nothing. */
 #include "imap/imap_session.h"
 
 #include "imap/imap_condstore.h"
@@ -9,7 +10,7 @@
 #include <strings.h>
 
 enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16, ST_SIZE = 32,
-       ST_HIGHESTMODSEQ = 64 };
+       ST_HIGHESTMODSEQ = 64, ST_DELETED = 128 };
 
 struct status_state {
     char *name;
@@ -43,6 +44,7 @@ static void status_done(const Petrel__Response *resp, void *ctx)
     if (st->items & ST_UIDVALIDITY) { buf_printf(out, "%sUIDVALIDITY %u", sp, r->uidvalidity); sp = " "; }
     if (st->items & ST_UNSEEN) { buf_printf(out, "%sUNSEEN %u", sp, r->unseen); sp = " "; }
     if (st->items & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); sp = " "; }
+    if (st->items & ST_DELETED) { buf_printf(out, "%sDELETED %u", sp, r->deleted); sp = " "; }
     if (st->items & ST_HIGHESTMODSEQ)
         buf_printf(out, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)r->highestmodseq);
     buf_puts(out, ")\r\n");
@@ -53,6 +55,7 @@ static const struct { const char *name; unsigned bit; } items[] = {
     { "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
     { "UNSEEN", ST_UNSEEN }, { "RECENT", ST_RECENT }, { "SIZE", ST_SIZE },
     { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },   /* RFC 7162 3.1.8; enables CONDSTORE */
+    { "DELETED", ST_DELETED },
 };
 
 void cmd_status(struct imap_session *is, const struct imap_command *cmd)
@@ -89,6 +92,7 @@ void cmd_status(struct imap_session *is, const struct imap_command *cmd)
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__StatusReq sr = PETREL__STATUS_REQ__INIT;
     sr.mailbox = name;
+    sr.want_deleted = (want & ST_DELETED) != 0;
     req.op_case = PETREL__REQUEST__OP_STATUS;
     req.status = &sr;
     session_request(&is->s, &req);
