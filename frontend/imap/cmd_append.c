@@ -29,6 +29,7 @@ struct imap_append {
     int unacked;
     bool finished;             /* the command line after the literal arrived */
     bool answered;             /* the backend's final answer arrived */
+    bool utf8;                 /* came as UTF8 (~{n}): a ")" follows it */
     Petrel__Status status;
     char text[160];
     uint32_t uidvalidity, uid;
@@ -201,7 +202,12 @@ void imap_append_finish(struct imap_session *is, const char *rest, size_t len)
         len--;
     is->busy = true;
     a->finished = true;
-    if (len) {
+    bool wrapper_closed = !a->utf8;
+    if (a->utf8 && len && rest[0] == ')') {   /* UTF8 (~{n}...) ends right after the data */
+        len--;
+        wrapper_closed = true;
+    }
+    if (len || !wrapper_closed) {
         /* MULTIAPPEND is not offered; a client sending it anyway gets BAD, and
          * a message already streaming is cancelled, so its transaction rolls
          * back: nothing of a refused command is stored. */
@@ -214,6 +220,22 @@ void imap_append_finish(struct imap_session *is, const char *rest, size_t len)
         send_piece(is, a);   /* the last piece: now the backend may commit */
     else
         reply(is);
+}
+
+/* RFC 6855 4: "UTF8" SP "(" literal8 ")" carries a message whose headers
+ * may be UTF-8, for a client that enabled UTF8=ACCEPT. arg is the list,
+ * still open, that holds the pending literal8; the ")" comes after the data
+ * (imap_append_finish). Returns NULL, or why it is refused. */
+static const char *utf8_data(const struct imap_session *is, const struct imap_arg *arg,
+                             struct imap_append *a)
+{
+    if (!is->utf8_accept)
+        return "APPEND UTF8 needs ENABLE UTF8=ACCEPT.";
+    if (arg->type != IMAP_ARG_LIST || arg->count != 1 || arg->list[0].type != IMAP_ARG_LITERAL ||
+        !arg->list[0].pending || !arg->list[0].literal8)
+        return "APPEND UTF8 expects (~{size}...).";
+    a->utf8 = true;
+    return NULL;
 }
 
 /* Parses "APPEND mailbox [(flags)] [date] {size}"; 0 if it is an APPEND
@@ -239,22 +261,29 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
     }
     struct imap_append *a = calloc(1, sizeof *a);
     const char *bad = NULL;
-    if (n < 2 || n > 4)
+    /* The message is the last argument, or UTF8 and the list holding it. */
+    bool wrapped = n >= 3 && imap_arg_atom_is(&args[n - 2], "UTF8");
+    size_t end = wrapped ? n - 2 : n - 1;
+    if (n < 2 || end > 3)
         bad = "APPEND expects a mailbox, optional flags and date, and a message.";
-    else if (!(a->mailbox = imap_mailbox_name(&args[0])))
+    else if (!(a->mailbox = imap_mailbox_name(is, &args[0])))
         bad = "Invalid mailbox name.";
     size_t i = 1;
-    if (!bad && i < n - 1 && args[i].type == IMAP_ARG_LIST) {
+    if (!bad && i < end && args[i].type == IMAP_ARG_LIST) {
         if (imap_parse_flags(&args[i], &a->flags, &a->keywords, &a->nkw) < 0)
             bad = "Invalid flag list.";
         i++;
     }
-    if (!bad && i < n - 1) {
+    if (!bad && i < end) {
         if (args[i].type != IMAP_ARG_QUOTED || parse_date(args[i].data, args[i].len, &a->date, &a->tz) < 0)
             bad = "Invalid date-time.";
         i++;
     }
-    if (!bad && (i != n - 1 || args[i].type != IMAP_ARG_LITERAL || !args[i].pending))
+    if (!bad && i != end)
+        bad = "APPEND expects a message literal.";
+    else if (!bad && wrapped)
+        bad = utf8_data(is, &args[n - 1], a);
+    else if (!bad && (args[i].type != IMAP_ARG_LITERAL || !args[i].pending))
         bad = "APPEND expects a message literal.";
     imap_command_free(&cmd);
     if (!bad && is->state == IMAP_NOTAUTH)

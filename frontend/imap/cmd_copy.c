@@ -66,7 +66,7 @@ void cmd_copy(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "%s expects a message set and a mailbox.", is->def->name);
         return;
     }
-    char *dest = imap_mailbox_name(&cmd->args[1]);
+    char *dest = imap_mailbox_name(is, &cmd->args[1]);
     if (!dest) {
         imap_done(is, "NO", "[TRYCREATE] Mailbox doesn't exist (invalid name).");
         return;

@@ -56,7 +56,7 @@ void cmd_create(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "NO", "[USEATTR] Unsupported special-use attribute.");
         return;
     }
-    char *name = imap_mailbox_name(&cmd->args[0]);
+    char *name = imap_mailbox_name(is, &cmd->args[0]);
     if (!name || !*name) {
         free(name);
         imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");

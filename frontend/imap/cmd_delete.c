@@ -40,7 +40,7 @@ void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "DELETE expects a mailbox name.");
         return;
     }
-    char *name = imap_mailbox_name(&cmd->args[0]);
+    char *name = imap_mailbox_name(is, &cmd->args[0]);
     if (!name || !*name) {
         free(name);
         imap_done(is, "NO", "[NONEXISTENT] Mailbox doesn't exist.");

@@ -82,6 +82,7 @@ static const struct { const char *name; unsigned bit; } status_items[] = {
 };
 
 struct list_state {
+    const struct imap_session *is;   /* names are written in its form */
     bool lsub;
     bool extended;
     unsigned select, ret, status;
@@ -192,7 +193,7 @@ static void write_status(struct buf *out, const struct list_state *st, const str
 {
     const Petrel__StatusResp *r = x->m->status;
     buf_puts(out, "* STATUS ");
-    imap_write_mailbox(out, x->name);
+    imap_write_mailbox(st->is, out, x->name);
     buf_puts(out, " (");
     const char *sp = "";
     if (st->status & ST_MESSAGES) { buf_printf(out, "%sMESSAGES %u", sp, r->messages); sp = " "; }
@@ -216,7 +217,8 @@ static void write_entry(struct buf *out, const struct list_state *st, const stru
             buf_puts(out, "\\Noselect");
     } else {
         if (!x->exists) {
-            buf_puts(out, st->extended ? "\\NonExistent" : "\\Noselect");
+            /* IMAP4rev2 has RFC 5258's attributes in its base LIST. */
+            buf_puts(out, st->extended || st->is->imap4rev2 ? "\\NonExistent" : "\\Noselect");
             sp = " ";
         }
         if (!st->extended || (st->ret & LR_CHILDREN)) {
@@ -232,7 +234,7 @@ static void write_entry(struct buf *out, const struct list_state *st, const stru
             buf_printf(out, "%s%s", sp, x->m->special_use);
     }
     buf_puts(out, ") \"/\" ");
-    imap_write_mailbox(out, x->name);
+    imap_write_mailbox(st->is, out, x->name);
     if (!st->lsub && x->childinfo && (st->select & LS_RECURSIVE) && (st->select & LS_SUBSCRIBED))
         buf_puts(out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
     buf_puts(out, "\r\n");
@@ -335,7 +337,7 @@ static int options(const struct imap_arg *list, const char *const *words, const 
 
 static bool add_pattern(struct list_state *st, const char *ref, const struct imap_arg *a)
 {
-    char *pat = imap_mailbox_name(a);
+    char *pat = imap_mailbox_name(st->is, a);
     if (!pat)
         return false;
     size_t rl = strlen(ref), pl = strlen(pat);
@@ -367,6 +369,7 @@ void imap_list_run(struct imap_session *is, const struct imap_command *cmd, bool
     struct list_state *st = calloc(1, sizeof *st);
     if (!st)
         abort();
+    st->is = is;
     st->lsub = lsub;
     const char *usage = lsub ? "LSUB expects a reference and a mailbox pattern."
                              : "LIST expects [(options)] reference pattern(s) [RETURN (options)].";
@@ -387,7 +390,7 @@ void imap_list_run(struct imap_session *is, const struct imap_command *cmd, bool
         bad(is, st, usage);
         return;
     }
-    char *ref = imap_mailbox_name(&cmd->args[i]);
+    char *ref = imap_mailbox_name(is, &cmd->args[i]);
     if (!ref) {
         bad(is, st, usage);
         return;
@@ -427,7 +430,7 @@ void imap_list_run(struct imap_session *is, const struct imap_command *cmd, bool
                 for (size_t j = 0; j < sizeof status_items / sizeof status_items[0]; j++)
                     if (imap_arg_atom_is(&items->list[k], status_items[j].name))
                         bit = status_items[j].bit;
-                if (!bit) {
+                if (!bit || (bit == ST_RECENT && is->imap4rev2)) {   /* as cmd_status.c */
                     bad(is, st, "Unknown STATUS item.");
                     return;
                 }

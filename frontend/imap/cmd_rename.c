@@ -88,8 +88,8 @@ void cmd_rename(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "RENAME expects two mailbox names.");
         return;
     }
-    char *from = imap_mailbox_name(&cmd->args[0]);
-    char *to = imap_mailbox_name(&cmd->args[1]);
+    char *from = imap_mailbox_name(is, &cmd->args[0]);
+    char *to = imap_mailbox_name(is, &cmd->args[1]);
     size_t tl = to ? strlen(to) : 0;
     if (tl > 1 && to[tl - 1] == '/')   /* a trailing separator only declares intent */
         to[--tl] = '\0';

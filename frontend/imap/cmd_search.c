@@ -1,5 +1,6 @@
 /* SEARCH and UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4), with ESEARCH's
- * RETURN (MIN MAX COUNT ALL) (RFC 4731).
+ * RETURN (MIN MAX COUNT ALL) (RFC 4731). An IMAP4rev2 session always gets
+ * ESEARCH; an IMAP4rev1 one "* SEARCH" unless it asked with RETURN.
  *
  * The program is parsed here into a SearchKey tree and run by the backend
  * as one SQL query (backend/op_search.c). This session owns the sequence
@@ -11,6 +12,8 @@
  * Semantics the RFCs leave open:
  *  - a sequence number beyond the mailbox matches nothing (no error);
  *  - \Recent is not kept: RECENT and NEW match nothing, OLD everything;
+ *    RFC 9051 drops the three keys; they stay accepted in IMAP4rev2 too,
+ *    as their answers are right and a BAD would only break a client;
  *  - CHARSET may be UTF-8 or US-ASCII; strings must be valid UTF-8 (7-bit
  *    with US-ASCII); without CHARSET UTF-8 is taken;
  *  - string matching is case-insensitive on decoded text (see op_search.c);
@@ -660,6 +663,13 @@ void cmd_search(struct imap_session *is, const struct imap_command *cmd)
         esearch = true;
         i += 2;
     }
+    if (i < n && imap_arg_atom_is(&args[i], "CHARSET") && is->utf8_accept) {
+        /* RFC 6855 3: after ENABLE UTF8=ACCEPT strings are UTF-8, the
+         * client MUST NOT name a charset, and the server SHOULD answer BAD
+         * (conflicting charset labels). */
+        imap_done(is, "BAD", "Error in IMAP command SEARCH: CHARSET is not allowed after UTF8=ACCEPT.");
+        return;
+    }
     if (i < n && imap_arg_atom_is(&args[i], "CHARSET")) {
         const char *cs;
         size_t cl;
@@ -687,6 +697,12 @@ void cmd_search(struct imap_session *is, const struct imap_command *cmd)
     struct search_state *st = calloc(1, sizeof *st);
     if (!st)
         abort();
+    /* IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN
+     * came (RFC 9051 6.4.4); the SEARCH response is IMAP4rev1's. */
+    if (is->imap4rev2 && !esearch) {
+        esearch = true;
+        ret = RET_ALL;
+    }
     st->ret = ret;
     st->esearch = esearch;
     st->modseq = ps.modseq;

@@ -1,4 +1,5 @@
-/* SELECT and EXAMINE (RFC 9051 6.3.2, 6.3.3; RFC 3501 for IMAP4rev1 clients),
+/* SELECT and EXAMINE (RFC 9051 6.3.2, 6.3.3; RFC 3501 for IMAP4rev1 clients:
+ * those get "* 0 RECENT" and OK [UNSEEN n], an IMAP4rev2 session a LIST),
  * with the RFC 7162 parameters (CONDSTORE) and (QRESYNC (uidvalidity modseq
  * [known-uids [seq-match-data]])). seq-match-data is accepted and not
  * needed: the backend knows every expunge since the client's modseq, or
@@ -39,6 +40,28 @@ static void select_finish(struct imap_session *is)
               read_only ? "Examine" : "Select");
 }
 
+/* RFC 3501's RECENT and UNSEEN, which RFC 9051 drops (Appendix E). */
+static void write_rev1_counts(struct imap_session *is, const Petrel__SelectResp *sr)
+{
+    imap_untagged(is, "0 RECENT");
+    uint32_t seq = sr->first_unseen_uid ? imap_seq_of_uid(&is->sel, sr->first_unseen_uid) : 0;
+    if (seq)
+        imap_untagged(is, "OK [UNSEEN %u] First unseen.", seq);
+}
+
+/* RFC 9051 6.3.2 requires an untagged LIST of the mailbox, which gives
+ * the client its canonical name. The attributes are left empty, as in the
+ * RFC's own example: what the backend tells a SELECT holds none of them,
+ * and an empty list claims nothing false. No OLDNAME: names are stored as
+ * given, never normalised. */
+static void write_list(struct imap_session *is)
+{
+    struct buf *out = imap_out(is);
+    buf_puts(out, "* LIST () \"/\" ");
+    imap_write_mailbox(is, out, is->sel.name);
+    buf_puts(out, "\r\n");
+}
+
 static void select_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
@@ -69,12 +92,10 @@ static void select_done(const Petrel__Response *resp, void *ctx)
                   read_only ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*",
                   read_only ? "Read-only mailbox." : "Flags permitted.");
     imap_untagged(is, "%u EXISTS", sel->count);
-    imap_untagged(is, "0 RECENT");
-    if (sr->first_unseen_uid) {
-        uint32_t seq = imap_seq_of_uid(sel, sr->first_unseen_uid);
-        if (seq)
-            imap_untagged(is, "OK [UNSEEN %u] First unseen.", seq);
-    }
+    if (is->imap4rev2)
+        write_list(is);
+    else
+        write_rev1_counts(is, sr);
     imap_untagged(is, "OK [UIDVALIDITY %u] UIDs valid", sel->uidvalidity);
     imap_untagged(is, "OK [UIDNEXT %u] Predicted next UID", sel->uidnext);
     imap_untagged(is, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)sel->highestmodseq);
@@ -159,7 +180,7 @@ void cmd_select(struct imap_session *is, const struct imap_command *cmd)
         select_state_free(st);
         return;
     }
-    char *name = imap_mailbox_name(&cmd->args[0]);
+    char *name = imap_mailbox_name(is, &cmd->args[0]);
     /* Selecting deselects first, even when the new SELECT fails (RFC 9051). */
     if (is->state == IMAP_SELECTED) {
         imap_sel_clear(&is->sel);

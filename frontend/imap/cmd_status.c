@@ -1,5 +1,8 @@
-/* STATUS (RFC 9051 6.3.11). DELETED is RFC 9051's; it is answered to
- * IMAP4rev1 sessions too, as it costs them nothing. */
+/* STATUS (RFC 9051 6.3.11; RFC 3501 6.3.10 for IMAP4rev1 clients). RECENT
+ * is an IMAP4rev1 item (always 0: \Recent is not kept), gone from RFC
+ * 9051's grammar, so an IMAP4rev2 session asking for it gets BAD rather
+ * than an answer its client's parser need not know. DELETED
+ * is RFC 9051's; it is answered in both, as it costs a rev1 client nothing. */
 #include "imap/imap_session.h"
 
 #include "imap/imap_condstore.h"
@@ -35,7 +38,7 @@ static void status_done(const Petrel__Response *resp, void *ctx)
     const Petrel__StatusResp *r = resp->status_resp;
     struct buf *out = imap_out(is);
     buf_puts(out, "* STATUS ");
-    imap_write_mailbox(out, st->name);
+    imap_write_mailbox(is, out, st->name);
     buf_puts(out, " (");
     const char *sp = "";
     if (st->items & ST_MESSAGES) { buf_printf(out, "%sMESSAGES %u", sp, r->messages); sp = " "; }
@@ -64,7 +67,7 @@ void cmd_status(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "STATUS expects a mailbox and a list of items.");
         return;
     }
-    char *name = imap_mailbox_name(&cmd->args[0]);
+    char *name = imap_mailbox_name(is, &cmd->args[0]);
     if (!name) {
         imap_done(is, "NO", "Mailbox doesn't exist (invalid name).");
         return;
@@ -75,9 +78,10 @@ void cmd_status(struct imap_session *is, const struct imap_command *cmd)
         for (size_t k = 0; k < sizeof items / sizeof items[0]; k++)
             if (imap_arg_atom_is(&cmd->args[1].list[i], items[k].name))
                 bit = items[k].bit;
-        if (!bit) {
+        if (!bit || (bit == ST_RECENT && is->imap4rev2)) {
             free(name);
-            imap_done(is, "BAD", "Unknown STATUS item.");
+            imap_done(is, "BAD", bit ? "RECENT is not a STATUS item in IMAP4rev2."
+                                     : "Unknown STATUS item.");
             return;
         }
         want |= bit;

@@ -25,7 +25,7 @@ void cmd_subscribe(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "%s expects a mailbox name.", is->def->name);
         return;
     }
-    char *name = imap_mailbox_name(&cmd->args[0]);
+    char *name = imap_mailbox_name(is, &cmd->args[0]);
     if (!name || !*name) {
         free(name);
         imap_done(is, "NO", "Invalid mailbox name.");

@@ -155,7 +155,8 @@ void imap_write_change(struct imap_session *is, uint32_t seq, const struct imap_
     struct buf *out = imap_out(is);
     bool ext = is->condstore || is->qresync;
     buf_printf(out, "* %u FETCH (", seq);
-    if (ext || force_uid)
+    /* RFC 9051 7.5.2: an unsolicited FETCH carries the UID in IMAP4rev2. */
+    if (ext || force_uid || is->imap4rev2)
         buf_printf(out, "UID %u ", c->uid);
     buf_puts(out, "FLAGS ");
     imap_write_flags(out, c->flags, c->keywords, c->nkw);

@@ -198,14 +198,21 @@ void imap_write_flags(struct buf *out, uint32_t flags, char *const *keywords, si
     buf_puts(out, ")");
 }
 
-char *imap_mailbox_name(const struct imap_arg *arg)
+char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *arg)
 {
     const char *p;
     size_t len;
     if (!imap_arg_astring(arg, &p, &len))
         return NULL;
     struct buf b = {0};
-    if (imap_utf7_to_utf8(p, len, &b) < 0) {
+    if (imap_utf8_names(is)) {
+        /* Taken as it is: "&" is an ordinary character here (RFC 6855 3),
+         * so "Caf&AOk-" names a mailbox that an IMAP4rev1 session sees as
+         * "Caf&-AOk-", not "Café". */
+        if (imap_utf8_name_check(p, len) < 0)
+            return NULL;
+        buf_append(&b, p, len);
+    } else if (imap_utf7_to_utf8(p, len, &b) < 0) {
         buf_free(&b);
         return NULL;
     }
@@ -217,8 +224,12 @@ char *imap_mailbox_name(const struct imap_arg *arg)
     return name;
 }
 
-void imap_write_mailbox(struct buf *out, const char *utf8)
+void imap_write_mailbox(const struct imap_session *is, struct buf *out, const char *utf8)
 {
+    if (imap_utf8_names(is)) {
+        imap_write_utf8_astring(out, utf8, strlen(utf8), 1024);
+        return;
+    }
     struct buf b = {0};
     imap_utf8_to_utf7(utf8, strlen(utf8), &b);
     imap_write_astring(out, buf_len(&b) ? buf_head(&b) : "", buf_len(&b), 1024);

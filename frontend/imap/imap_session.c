@@ -20,18 +20,20 @@ static void process(struct imap_session *is);
 
 /* Only what is complete is advertised. The string lives until the next call.
  *
- * LITERAL+ and LITERAL- (RFC 7888) are alternatives, LITERAL+ the larger
- * promise, so one of them is offered: before login non-synchronizing
- * literals are capped at imap_max_nonsync_preauth, which is LITERAL-; after
- * login any size up to APPENDLIMIT is taken, which is LITERAL+ (Dovecot
- * offers LITERAL+ alone too, LITERAL- only instead of it). */
+ * IMAP4rev1 and IMAP4rev2 both: a client stays on RFC 3501 until it sends
+ * ENABLE IMAP4rev2 (RFC 9051 6.3.1). LITERAL+ and LITERAL- (RFC 7888) are
+ * alternatives, LITERAL+ the larger promise, so one of them is offered:
+ * before login non-synchronizing literals are capped at
+ * imap_max_nonsync_preauth, which is LITERAL-; after login any size up to
+ * APPENDLIMIT is taken, which is LITERAL+ (Dovecot offers LITERAL+ alone
+ * too, LITERAL- only instead of it). */
 const char *imap_capabilities(const struct imap_session *is)
 {
     static char caps[1024];
     bool pre = is->state == IMAP_NOTAUTH;
-    snprintf(caps, sizeof caps, "IMAP4rev1 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
+    snprintf(caps, sizeof caps, "IMAP4rev1 IMAP4rev2 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
              " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
-             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH%s",
+             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH UTF8=ACCEPT%s",
              pre ? "LITERAL-" : "LITERAL+", frontend->cfg->append_limit,
              imap_starttls_usable(is) ? " STARTTLS" : "",
              !pre                  ? ""

@@ -66,6 +66,8 @@ struct imap_session {
     bool changed;               /* the cluster says the selected mailbox changed */
     bool condstore;             /* RFC 7162: a CONDSTORE enabling command was seen */
     bool qresync;               /* ENABLE QRESYNC: VANISHED instead of EXPUNGE */
+    bool imap4rev2;             /* ENABLE IMAP4rev2: RFC 9051 replaces RFC 3501 */
+    bool utf8_accept;           /* ENABLE UTF8=ACCEPT (RFC 6855) */
     /* The running command reads its own input lines (AUTHENTICATE's SASL
      * responses): while set, the input loop calls it instead of the command
      * reader; true means it took input. Cleared when the command ends. */
@@ -117,11 +119,19 @@ void imap_free_keywords(char **kw, size_t n);
 /* Copies an argument's string into a NUL-terminated malloc'd string, or NULL
  * if it is not an astring or holds a NUL. */
 char *imap_arg_strdup(const struct imap_arg *arg);
-/* A mailbox name argument decoded from modified UTF-7 to the stored UTF-8
+/* Mailbox names travel as UTF-8 once the client enabled IMAP4rev2 (RFC 9051
+ * 5.1) or UTF8=ACCEPT (RFC 6855 3), as modified UTF-7 before (RFC 3501
+ * 5.1.3). */
+static inline bool imap_utf8_names(const struct imap_session *is)
+{
+    return is->imap4rev2 || is->utf8_accept;
+}
+/* A mailbox name argument in the session's form decoded to the stored UTF-8
  * form, INBOX in upper case; malloc'd, or NULL if the name is invalid. */
-char *imap_mailbox_name(const struct imap_arg *arg);
-/* Writes a stored (UTF-8) mailbox name as an IMAP astring in modified UTF-7. */
-void imap_write_mailbox(struct buf *out, const char *utf8);
+char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *arg);
+/* Writes a stored (UTF-8) mailbox name as an IMAP astring in the session's
+ * form. */
+void imap_write_mailbox(const struct imap_session *is, struct buf *out, const char *utf8);
 
 /* LOGIN's backend check and completion, shared with AUTHENTICATE
  * (cmd_login.c): ends the running command. */

@@ -160,3 +160,37 @@ void imap_utf8_to_utf7(const char *in, size_t len, struct buf *out)
         buf_append(out, "-", 1);
     }
 }
+
+/* Length of the UTF-8 sequence at in (at most len bytes) and its code
+ * point, or 0 if it is not well-formed. */
+static size_t utf8_seq(const unsigned char *in, size_t len, uint32_t *cp_r)
+{
+    unsigned char c = in[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || n > len)
+        return 0;
+    uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+    for (size_t k = 1; k < n; k++) {
+        if ((in[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (in[k] & 0x3f);
+    }
+    static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    *cp_r = cp;
+    return n;
+}
+
+int imap_utf8_name_check(const char *in, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_seq(p + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return -1;
+        i += n;
+    }
+    return 0;
+}

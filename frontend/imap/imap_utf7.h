@@ -14,4 +14,11 @@ int imap_utf7_to_utf8(const char *in, size_t len, struct buf *out);
 /* Encodes a valid UTF-8 name as modified UTF-7, appended to out. */
 void imap_utf8_to_utf7(const char *in, size_t len, struct buf *out);
 
+/* Checks a UTF-8 name as it comes from a client that enabled UTF-8 names
+ * (IMAP4rev2, UTF8=ACCEPT): well-formed UTF-8 (shortest form, no
+ * surrogates, at most U+10FFFF) without control characters, which RFC 9051
+ * 5.1 and RFC 6855 3 exclude by requiring Net-Unicode (RFC 5198). Returns
+ * 0, or -1. Normalisation to NFC is not done: no Unicode tables here. */
+int imap_utf8_name_check(const char *in, size_t len);
+
 #endif

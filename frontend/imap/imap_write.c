@@ -5,13 +5,13 @@
 #include <string.h>
 #include <strings.h>
 
-static bool needs_literal(const char *s, size_t len, size_t max_quoted)
+static bool needs_literal(const char *s, size_t len, size_t max_quoted, bool utf8)
 {
     if (len > max_quoted)
         return true;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n' || c >= 0x80)
+        if (c == '\r' || c == '\n' || (c >= 0x80 && !utf8))
             return true;
     }
     return false;
@@ -53,7 +53,7 @@ bool imap_write_string(struct buf *out, const char *s, size_t len, size_t max_qu
 {
     if (len > 0 && memchr(s, '\0', len))
         return false;
-    if (needs_literal(s, len, max_quoted))
+    if (needs_literal(s, len, max_quoted, false))
         imap_write_literal(out, s, len, false);
     else
         write_quoted(out, s, len);
@@ -78,5 +78,21 @@ bool imap_write_astring(struct buf *out, const char *s, size_t len, size_t max_q
     if (!atom)
         return imap_write_string(out, s, len, max_quoted);
     buf_append(out, s, len);
+    return true;
+}
+
+bool imap_write_utf8_astring(struct buf *out, const char *s, size_t len, size_t max_quoted)
+{
+    if (len > 0 && memchr(s, '\0', len))
+        return false;
+    bool ascii = true;
+    for (size_t i = 0; ascii && i < len; i++)
+        ascii = (unsigned char)s[i] < 0x80;
+    if (ascii)
+        return imap_write_astring(out, s, len, max_quoted);
+    if (needs_literal(s, len, max_quoted, true))
+        imap_write_literal(out, s, len, false);
+    else
+        write_quoted(out, s, len);
     return true;
 }

@@ -23,6 +23,10 @@ bool imap_write_nstring(struct buf *out, const char *s, size_t len, size_t max_q
 /* astring: an atom when every byte is an ASTRING-CHAR (and it is not "NIL",
  * which a client could read as NIL), else as imap_write_string. */
 bool imap_write_astring(struct buf *out, const char *s, size_t len, size_t max_quoted);
+/* astring for a client that takes UTF-8 in quoted strings (RFC 9051
+ * QUOTED-CHAR, RFC 6855 3 after ENABLE UTF8=ACCEPT): 8-bit text is quoted
+ * rather than sent as a literal. The caller knows s is valid UTF-8. */
+bool imap_write_utf8_astring(struct buf *out, const char *s, size_t len, size_t max_quoted);
 /* A literal; binary gives a literal8 "~{n}", the only form that carries NUL. */
 void imap_write_literal(struct buf *out, const char *s, size_t len, bool binary);
 

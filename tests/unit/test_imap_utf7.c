@@ -29,8 +29,29 @@ static const char *const invalid[] = {
     "tab\there",     /* control character */
 };
 
+/* Names from a UTF-8 client (IMAP4rev2, UTF8=ACCEPT). */
+static const char *const utf8_ok[] = {
+    "", "INBOX", "Q&A", "Caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x98\x80",
+    "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf",   /* U+FFFD, U+10FFFF */
+};
+static const char *const utf8_bad[] = {
+    "Caf\xe9",            /* Latin-1 */
+    "\xc0\xaf",           /* overlong '/' */
+    "\xe0\x80\xaf",       /* overlong '/' */
+    "\xed\xa0\x80",       /* surrogate U+D800 */
+    "\xf4\x90\x80\x80",   /* beyond U+10FFFF */
+    "\xe6\x97",           /* truncated */
+    "\x80",               /* stray continuation byte */
+    "\xf8\x88\x80\x80\x80", /* 5-byte form */
+    "tab\there", "del\x7f", "c1\xc2\x85",   /* control characters */
+};
+
 int main(void)
 {
+    for (size_t i = 0; i < sizeof utf8_ok / sizeof utf8_ok[0]; i++)
+        CHECK_MSG(imap_utf8_name_check(utf8_ok[i], strlen(utf8_ok[i])) == 0, "refused ok[%zu]", i);
+    for (size_t i = 0; i < sizeof utf8_bad / sizeof utf8_bad[0]; i++)
+        CHECK_MSG(imap_utf8_name_check(utf8_bad[i], strlen(utf8_bad[i])) < 0, "accepted bad[%zu]", i);
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         struct buf b = {0};
         int rc = imap_utf7_to_utf8(valid[i].utf7, strlen(valid[i].utf7), &b);

@@ -6,7 +6,7 @@
 
 #define BIN(s) s, sizeof(s) - 1
 
-enum form { STRING, NSTRING, ASTRING };
+enum form { STRING, NSTRING, ASTRING, UTF8_ASTRING };
 
 struct write_case {
     enum form form;
@@ -35,6 +35,13 @@ static const struct write_case cases[] = {
     { NSTRING, NULL, 0, true, "NIL" },
     { NSTRING, BIN(""), true, "\"\"" },
     { NSTRING, BIN("x"), true, "\"x\"" },
+    /* For a UTF-8 client 8-bit text is quoted; ASCII goes as an astring. */
+    { UTF8_ASTRING, BIN("caf\xc3\xa9"), true, "\"caf\xc3\xa9\"" },
+    { UTF8_ASTRING, BIN("INBOX"), true, "INBOX" },
+    { UTF8_ASTRING, BIN("\xc3\xa9 \"q\""), true, "\"\xc3\xa9 \\\"q\\\"\"" },
+    { UTF8_ASTRING, BIN("\xc3\xa9\r\n"), true, "{4}\r\n\xc3\xa9\r\n" },
+    { UTF8_ASTRING, BIN("\xc3\xa9" "0123456789abcdef"), true, "{18}\r\n\xc3\xa9" "0123456789abcdef" },
+    { UTF8_ASTRING, BIN("\xc3\xa9\0"), false, "" },
 };
 
 int main(void)
@@ -42,7 +49,8 @@ int main(void)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct write_case *c = &cases[i];
         struct buf out = {0};
-        bool ok = c->form == ASTRING ? imap_write_astring(&out, c->in, c->len, max_quoted)
+        bool ok = c->form == UTF8_ASTRING ? imap_write_utf8_astring(&out, c->in, c->len, max_quoted)
+                : c->form == ASTRING ? imap_write_astring(&out, c->in, c->len, max_quoted)
                 : c->form == NSTRING ? imap_write_nstring(&out, c->in, c->len, max_quoted)
                                      : imap_write_string(&out, c->in, c->len, max_quoted);
         CHECK_MSG(ok == c->ok, "case %zu", i);
