@@ -4,6 +4,7 @@
 #define PETREL_BACKEND_H
 
 #include "db.h"
+#include "objectid.h"
 #include "petrel.pb-c.h"
 
 #include <ev.h>
@@ -95,10 +96,9 @@ enum stmt {
     STMT_STATUS,
     STMT_META,
     STMT_READ,
-    STMT_APPEND,
+    STMT_APPEND,           /* both APPEND paths (010_objectid_savedate.sql) */
     STMT_BLOB_BEGIN,
     STMT_BLOB_PUT,
-    STMT_APPEND_BLOB,
     STMT_LMTP_RCPT,
     STMT_DELIVER_BEGIN,
     STMT_DELIVER,
@@ -117,6 +117,7 @@ enum stmt {
     STMT_SEARCH_UNPARSED,
     STMT_META_CRLF,
     STMT_STATUS_DELETED,
+    STMT_META_OBJECTID,    /* FETCH EMAILID/THREADID/SAVEDATE (010_objectid_savedate.sql) */
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */
@@ -128,9 +129,22 @@ struct meta_mime {
     struct meta_mime_row *rows;              /* UID order */
     size_t n;
 };
+/* EMAILID, THREADID and SAVEDATE of messages (petrel_meta_objectid), in the
+ * IMAP form (objectid.h). */
+struct meta_objectid_row {
+    uint32_t uid;
+    char emailid[OBJECTID_LEN], threadid[OBJECTID_LEN];   /* threadid "": NIL */
+    int64_t savedate;
+};
+struct meta_objectids {
+    struct meta_objectid_row *rows;          /* UID order */
+    size_t n;
+};
 /* Sends rows of the petrel_meta* functions as MetaResp batches, with the
- * structure from mm (may be NULL). The last batch ends req. */
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm);
+ * structure from mm and the ids from oids (either may be NULL). The last
+ * batch ends req. */
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm,
+                     const struct meta_objectids *oids);
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
 void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);

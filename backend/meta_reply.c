@@ -2,6 +2,7 @@
  * header_size, modseq, blob_id) as MessageMeta batches. */
 #include "backend.h"
 
+#include "objectid.h"
 #include "pgarray.h"
 
 #include <stdlib.h>
@@ -26,6 +27,15 @@ static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***k
     m->blob_id = db_int(res, row, 8);
 }
 
+/* Finds the ids of uid among oids' rows (both in UID order). */
+static const struct meta_objectid_row *oid_row(const struct meta_objectids *oids, uint32_t uid,
+                                               size_t *at)
+{
+    while (*at < oids->n && oids->rows[*at].uid < uid)
+        (*at)++;
+    return *at < oids->n && oids->rows[*at].uid == uid ? &oids->rows[*at] : NULL;
+}
+
 /* Finds the structure of uid among mm's rows (both in UID order). */
 static const struct meta_mime_row *mime_row(const struct meta_mime *mm, uint32_t uid, size_t *at)
 {
@@ -34,9 +44,10 @@ static const struct meta_mime_row *mime_row(const struct meta_mime *mm, uint32_t
     return *at < mm->n && mm->rows[*at].uid == uid ? &mm->rows[*at] : NULL;
 }
 
-void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm)
+void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm,
+                     const struct meta_objectids *oids)
 {
-    size_t at = 0;
+    size_t at = 0, oid_at = 0;
     int n = PQntuples(res);
     /* petrel_meta_since: column 9 is the modseq setting \Seen gave; a row
      * carrying it was changed by this call (007_changes.sql). */
@@ -61,6 +72,14 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta
                 metas[k].envelope = m->envelope;
                 metas[k].bodystructure = m->bodystructure;
                 metas[k].body = m->body;
+            }
+            /* A message missing here arrived between the two queries: it is
+             * not in the session's view yet, and the frontend skips it. */
+            const struct meta_objectid_row *o = oids ? oid_row(oids, metas[k].uid, &oid_at) : NULL;
+            if (o) {
+                metas[k].emailid = (char *)o->emailid;
+                metas[k].threadid = (char *)o->threadid;
+                metas[k].savedate = o->savedate;
             }
             ptrs[k] = &metas[k];
         }

@@ -12,6 +12,7 @@
 #include "mime_store.h"
 #include "notify.h"
 #include "pgarray.h"
+#include "thread_refs.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct append_state {
     EVP_MD_CTX *sha;
     struct mime_store *mime;   /* parses the message as it streams in */
     struct crlf_size crlf;   /* its POP3 size (blobs.crlf_size) */
+    struct thread_refs thread;   /* its Message-ID and references (THREADID) */
     Petrel__AppendResp result;
     int failed;
     struct db_result fail;   /* status only; texts copied below */
@@ -57,6 +59,7 @@ static void state_free(struct append_state *st)
     buf_free(&st->piece);
     EVP_MD_CTX_free(st->sha);
     mime_store_free(st->mime);
+    thread_refs_free(&st->thread);
     free(st);
 }
 
@@ -85,6 +88,40 @@ static void reply_appended(struct rpc_req *req, const PGresult *res)
     rpc_reply(req, &resp);
 }
 
+/* petrel_append_message's parameters (010_objectid_savedate.sql): the
+ * message, the body as [7] data or [8..10] a staged blob (set by the
+ * caller), its parse, its POP3 size and its threading ids. */
+#define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3)
+
+struct append_params {
+    char crlf[24];
+    char *msgid, *refs;      /* owned */
+};
+
+static void append_params(struct append_state *st, const struct mime_blob *mb, const char *hs,
+                          struct append_params *ap, struct db_param p[APPEND_NPARAMS])
+{
+    snprintf(ap->crlf, sizeof ap->crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
+    thread_refs_params(&st->thread, &ap->msgid, &ap->refs);
+    p[0] = (struct db_param){ st->acct };
+    p[1] = (struct db_param){ st->mailbox };
+    p[2] = (struct db_param){ st->flags };
+    p[3] = (struct db_param){ st->keywords };
+    p[4] = (struct db_param){ st->date };
+    p[5] = (struct db_param){ st->tz };
+    p[6] = (struct db_param){ hs };
+    mime_blob_params(mb, &p[11]);
+    p[11 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->crlf };
+    p[12 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->msgid };
+    p[13 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->refs };
+}
+
+static void append_params_free(struct append_params *ap)
+{
+    free(ap->msgid);
+    free(ap->refs);
+}
+
 /* ---- one statement for a message that arrived whole ---- */
 
 static void small_done(const struct db_result *r, void *ctx)
@@ -109,15 +146,14 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
     struct mime_blob mb;
     mime_blob_finish(&mb, parser);
     crlf_size_feed(&st->crlf, a->data.data, a->data.len);
-    char crlf[24];
-    snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
-    struct db_param p[8 + MIME_BLOB_NPARAMS + 1] = {
-        { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
-        { hs }, { (const char *)a->data.data, (int)a->data.len, true },
+    thread_refs_feed(&st->thread, a->data.data, a->data.len);
+    struct append_params ap;
+    struct db_param p[APPEND_NPARAMS] = {
+        [7] = { (const char *)a->data.data, (int)a->data.len, true },
     };
-    mime_blob_params(&mb, &p[8]);
-    p[8 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
-    db_query(backend->db, STMT_APPEND, p, 8 + MIME_BLOB_NPARAMS + 1, small_done, req);
+    append_params(st, &mb, hs, &ap, p);
+    db_query(backend->db, STMT_APPEND, p, APPEND_NPARAMS, small_done, req);
+    append_params_free(&ap);
     mime_blob_free(&mb);
 }
 
@@ -242,15 +278,13 @@ static void finish_stream(struct rpc_req *req)
     struct mime_blob mb;
     mime_blob_finish(&mb, st->mime);
     st->mime = NULL;
-    char crlf[24];
-    snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
-    struct db_param p[10 + MIME_BLOB_NPARAMS + 1] = {
-        { st->acct }, { st->mailbox }, { st->flags }, { st->keywords }, { st->date }, { st->tz },
-        { hs }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
+    struct append_params ap;
+    struct db_param p[APPEND_NPARAMS] = {
+        [8] = { blob }, [9] = { size }, [10] = { (const char *)md, (int)mdlen, true },
     };
-    mime_blob_params(&mb, &p[10]);
-    p[10 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
-    db_pin_query(st->pin, STMT_APPEND_BLOB, p, 10 + MIME_BLOB_NPARAMS + 1, final_done, req);
+    append_params(st, &mb, hs, &ap, p);
+    db_pin_query(st->pin, STMT_APPEND, p, APPEND_NPARAMS, final_done, req);
+    append_params_free(&ap);
     mime_blob_free(&mb);
 }
 
@@ -264,6 +298,7 @@ static void take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
     if (n)
         mime_store_feed(st->mime, p, n);
     crlf_size_feed(&st->crlf, p, n);
+    thread_refs_feed(&st->thread, p, n);
     buf_append(&st->piece, p, n);
     while (st->blob_id && buf_len(&st->piece) >= BLOB_CHUNK) {
         put_piece(req, buf_head(&st->piece), BLOB_CHUNK);
@@ -358,6 +393,7 @@ void op_append(struct rpc_req *req, const Petrel__Request *msg)
     struct append_state *st = calloc(1, sizeof *st);
     req->state = st;
     crlf_size_init(&st->crlf);
+    thread_refs_init(&st->thread);
     snprintf(st->acct, sizeof st->acct, "%lld", (long long)req->account_id);
     st->mailbox = strdup(a->mailbox);
     snprintf(st->flags, sizeof st->flags, "%u", a->flags);

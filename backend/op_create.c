@@ -11,9 +11,19 @@ static void done(const struct db_result *r, void *ctx)
         rpc_fail_db(req, r);
         return;
     }
-    /* petrel_mailbox_create returns the new mailbox's id. */
-    notify_change(req->account_id, PQntuples(r->res) > 0 ? db_int(r->res, 0, 0) : 0, 0, req->session);
+    /* petrel_mailbox_create_objectid: the new mailbox's id and MAILBOXID. */
+    bool row = PQntuples(r->res) > 0;
+    notify_change(req->account_id, row ? db_int(r->res, 0, 0) : 0, 0, req->session);
+    Petrel__CreateResp cr = PETREL__CREATE_RESP__INIT;
+    char mailboxid[OBJECTID_LEN] = "";
+    if (row) {
+        cr.mailbox_id = db_int(r->res, 0, 0);
+        objectid_format(OBJECTID_MAILBOX, PQgetvalue(r->res, 0, 1), mailboxid);
+    }
+    cr.objectid = mailboxid;
     Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_CREATE;
+    resp.create = &cr;
     rpc_reply(req, &resp);
 }
 

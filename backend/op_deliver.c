@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pgarray.h"
+#include "thread_refs.h"
 
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -83,6 +84,8 @@ struct deliver_state {
     uint64_t received;
     uint64_t header_size;        /* 0 until the blank line is seen */
     char tail[4];                /* last bytes seen, to find CRLFCRLF across frames */
+    struct thread_refs thread;   /* Message-ID and references, for THREADID */
+    char *msgid, *refs;          /* their statement parameters, once known */
     bool last;                   /* the final piece arrived */
     struct db_pin *pin;
     bool pin_waiting;            /* db_pin_acquire has not called back yet */
@@ -116,6 +119,9 @@ static void state_free(struct deliver_state *st)
     free(st->rcpt_accounts);
     free(st->accounts);
     free(st->mailboxes);
+    thread_refs_free(&st->thread);
+    free(st->msgid);
+    free(st->refs);
     buf_free(&st->piece);
     EVP_MD_CTX_free(st->sha);
     free(st);
@@ -241,13 +247,15 @@ static void deliver_small(struct rpc_req *req, const ProtobufCBinaryData *data)
 {
     struct deliver_state *st = req->state;
     scan_header(st, data->data, data->len);
+    thread_refs_feed(&st->thread, data->data, data->len);
+    thread_refs_params(&st->thread, &st->msgid, &st->refs);
     st->received = data->len;
     char hs[24];
     struct db_param p[] = {
         { st->accounts }, { st->mailboxes }, { header_size_text(st, hs, sizeof hs) },
-        { (const char *)data->data, (int)data->len, true },
+        { (const char *)data->data, (int)data->len, true }, { st->msgid }, { st->refs },
     };
-    db_query(backend->db, STMT_DELIVER_DATA, p, 4, small_done, req);
+    db_query(backend->db, STMT_DELIVER_DATA, p, 6, small_done, req);
 }
 
 /* ---- the streamed path ---- */
@@ -392,11 +400,13 @@ static void finish_stream(struct rpc_req *req)
     char blob[24], size[24], hs[24];
     snprintf(blob, sizeof blob, "%lld", st->blob_id);
     snprintf(size, sizeof size, "%llu", (unsigned long long)st->received);
+    thread_refs_params(&st->thread, &st->msgid, &st->refs);
     struct db_param p[] = {
         { st->src_acct }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
         { header_size_text(st, hs, sizeof hs) }, { st->accounts }, { st->mailboxes },
+        { st->msgid }, { st->refs },
     };
-    db_pin_query(st->pin, STMT_DELIVER, p, 7, delivered, req);
+    db_pin_query(st->pin, STMT_DELIVER, p, 9, delivered, req);
 }
 
 /* Takes bytes of the message: hashes them and writes every whole chunk.
@@ -409,6 +419,7 @@ static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
         return false;
     }
     scan_header(st, p, n);
+    thread_refs_feed(&st->thread, p, n);
     st->received += n;
     EVP_DigestUpdate(st->sha, p, n);
     buf_append(&st->piece, p, n);
@@ -522,6 +533,7 @@ void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
     if (!st || !names || !st->rcpt_accounts)
         abort();
     st->nrcpt = d->n_recipients;
+    thread_refs_init(&st->thread);
     struct buf acc = { 0 };
     buf_puts(&acc, "{");
     for (size_t i = 0; i < d->n_recipients; i++) {

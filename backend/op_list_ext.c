@@ -20,7 +20,8 @@ static void done(const struct db_result *r, void *ctx)
     Petrel__MailboxInfo *infos = calloc((size_t)n + 1, sizeof *infos);
     Petrel__MailboxInfo **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
     Petrel__StatusResp *st = calloc((size_t)n + 1, sizeof *st);
-    if (!infos || !ptrs || !st)
+    char (*ids)[OBJECTID_LEN] = calloc((size_t)n + 1, sizeof *ids);
+    if (!infos || !ptrs || !st || !ids)
         abort();
     for (int i = 0; i < n; i++) {
         Petrel__MailboxInfo *m = &infos[i];
@@ -38,6 +39,8 @@ static void done(const struct db_result *r, void *ctx)
             st[i].unseen = (uint32_t)db_int(r->res, i, 8);
             st[i].highestmodseq = (uint64_t)db_int(r->res, i, 9);
             st[i].size = (uint64_t)db_int(r->res, i, 10);
+            objectid_format(OBJECTID_MAILBOX, PQgetvalue(r->res, i, 11), ids[i]);
+            st[i].objectid = ids[i];
             m->status = &st[i];
         }
         ptrs[i] = m;
@@ -52,6 +55,7 @@ static void done(const struct db_result *r, void *ctx)
     free(infos);
     free(ptrs);
     free(st);
+    free(ids);
 }
 
 void op_list_ext(struct rpc_req *req, const Petrel__Request *msg)

@@ -1,7 +1,9 @@
 /* FETCH metadata (flags, sizes, dates) of a set of UIDs; with set_seen it
  * first sets \Seen, as a non-PEEK body fetch must. With want_mime it adds
  * ENVELOPE, BODYSTRUCTURE and BODY from the stored parse, parsing first any
- * body that was stored without one. */
+ * body that was stored without one; with want_objectid EMAILID, THREADID and
+ * SAVEDATE. Those come from queries of their own before the metadata, so
+ * the common FETCH pays nothing for them. */
 #include "backend.h"
 
 #include "mime_store.h"
@@ -19,7 +21,10 @@ struct meta_state {
     char since[24];           /* CHANGEDSINCE (RFC 7162); "" for none */
     int64_t mailbox_id;
     bool reparsed;            /* ensure ran once already */
+    bool want_mime, want_objectid;
+    bool mime_read, objectid_read;
     struct meta_mime mm;
+    struct meta_objectids oids;
 };
 
 static void state_free(struct meta_state *st)
@@ -30,6 +35,7 @@ static void state_free(struct meta_state *st)
         free(st->mm.rows[i].body);
     }
     free(st->mm.rows);
+    free(st->oids.rows);
     free(st->lo);
     free(st->hi);
     free(st);
@@ -51,7 +57,8 @@ static void meta_done(const struct db_result *r, void *ctx)
                               req->session);
                 break;
             }
-        reply_meta_rows(req, r->res, st && st->mm.rows ? &st->mm : NULL);
+        reply_meta_rows(req, r->res, st && st->mm.rows ? &st->mm : NULL,
+                        st && st->oids.rows ? &st->oids : NULL);
     }
     if (st)
         state_free(st);
@@ -76,7 +83,7 @@ static void meta_query(struct rpc_req *req)
     db_query(backend->db, STMT_META, p, 5, meta_done, req);
 }
 
-static void mime_query(struct rpc_req *req);
+static void next_query(struct rpc_req *req);
 
 static void parsed(struct rpc_req *req, int ok, void *ctx)
 {
@@ -90,7 +97,7 @@ static void parsed(struct rpc_req *req, int ok, void *ctx)
             rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse messages now");
         return;
     }
-    mime_query(req);
+    next_query(req);
 }
 
 static char *copy_value(const PGresult *res, int row, int col)
@@ -144,7 +151,8 @@ static void mime_done(const struct db_result *r, void *ctx)
         m->body = copy_value(r->res, i, 7);
         st->mm.n++;
     }
-    meta_query(req);
+    st->mime_read = true;
+    next_query(req);
 }
 
 static void mime_query(struct rpc_req *req)
@@ -152,6 +160,54 @@ static void mime_query(struct rpc_req *req)
     struct meta_state *st = req->state;
     struct db_param p[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi } };
     db_query(backend->db, STMT_MIME, p, 4, mime_done, req);
+}
+
+static void objectid_done(const struct db_result *r, void *ctx)
+{
+    struct rpc_req *req = ctx;
+    struct meta_state *st = req->state;
+    if (r->status != DB_OK || req->cancelled) {
+        req->state = NULL;
+        state_free(st);
+        if (req->cancelled)
+            rpc_done(req);
+        else
+            rpc_fail_db(req, r);
+        return;
+    }
+    int n = PQntuples(r->res);
+    st->oids.rows = calloc((size_t)n + 1, sizeof *st->oids.rows);
+    if (!st->oids.rows)
+        abort();
+    for (int i = 0; i < n; i++) {
+        struct meta_objectid_row *o = &st->oids.rows[i];
+        o->uid = (uint32_t)db_int(r->res, i, 0);
+        objectid_format(OBJECTID_EMAIL, PQgetvalue(r->res, i, 1), o->emailid);
+        objectid_format(OBJECTID_THREAD, PQgetvalue(r->res, i, 2), o->threadid);   /* NULL: "" */
+        o->savedate = db_int(r->res, i, 3);
+    }
+    st->oids.n = (size_t)n;
+    st->objectid_read = true;
+    next_query(req);
+}
+
+static void objectid_query(struct rpc_req *req)
+{
+    struct meta_state *st = req->state;
+    struct db_param p[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi } };
+    db_query(backend->db, STMT_META_OBJECTID, p, 4, objectid_done, req);
+}
+
+/* The queries a FETCH needs, the metadata last (it may set \Seen). */
+static void next_query(struct rpc_req *req)
+{
+    struct meta_state *st = req->state;
+    if (st->want_objectid && !st->objectid_read)
+        objectid_query(req);
+    else if (st->want_mime && !st->mime_read)
+        mime_query(req);
+    else
+        meta_query(req);
 }
 
 void op_meta(struct rpc_req *req, const Petrel__Request *msg)
@@ -167,9 +223,8 @@ void op_meta(struct rpc_req *req, const Petrel__Request *msg)
                  (unsigned long long)(msg->meta->changedsince > INT64_MAX ? INT64_MAX
                                                                          : msg->meta->changedsince));
     st->mailbox_id = msg->meta->mailbox_id;
+    st->want_mime = msg->meta->want_mime;
+    st->want_objectid = msg->meta->want_objectid;
     req->state = st;
-    if (msg->meta->want_mime)
-        mime_query(req);
-    else
-        meta_query(req);
+    next_query(req);
 }

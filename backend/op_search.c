@@ -20,7 +20,12 @@
  *    To, Cc, Bcc and Subject have columns of their own;
  *  - BEFORE/ON/SINCE compare the INTERNALDATE's date in UTC;
  *  - SENT* compare the Date: field's date as written, or where it is missing
- *    or unparsable the INTERNALDATE's UTC date. */
+ *    or unparsable the INTERNALDATE's UTC date;
+ *  - SAVED* (RFC 8514) compare the save date's date in UTC, as BEFORE/ON/SINCE
+ *    do the INTERNALDATE's; every message has a save date, so
+ *    SAVEDATESUPPORTED matches all;
+ *  - EMAILID / THREADID (RFC 8474) match the id exactly; an id of another
+ *    shape than ours (objectid.h) matches nothing, as does a NIL THREADID. */
 #include "backend.h"
 
 #include "buf.h"
@@ -256,6 +261,27 @@ static int emit_uids(struct search_state *st, const Petrel__SearchKey *k, const 
     return 0;
 }
 
+/* EMAILID / THREADID: the id as a UUID parameter, or false when it is not
+ * one of ours. */
+static int emit_objectid(struct search_state *st, const Petrel__SearchKey *k, const char **err)
+{
+    bool email = k->kind == PETREL__SEARCH_KEY__KIND__SK_EMAILID;
+    char uuid[OBJECTID_UUID_LEN];
+    /* RFC 8474 objectid: at most 255 characters. */
+    if (!k->value || !*k->value || strlen(k->value) > 255) {
+        *err = "Invalid object id";
+        return -1;
+    }
+    if (!objectid_parse(email ? OBJECTID_EMAIL : OBJECTID_THREAD, k->value, uuid)) {
+        buf_puts(&st->sql, "false");
+        return 0;
+    }
+    buf_puts(&st->sql, email ? "(m.emailid = " : "(m.threadid IS NOT NULL AND m.threadid = ");
+    put_str(st, uuid, strlen(uuid));
+    buf_puts(&st->sql, "::uuid)");
+    return 0;
+}
+
 static int emit(struct search_state *st, const Petrel__SearchKey *k, int depth, const char **err)
 {
     if (!k) {
@@ -341,6 +367,9 @@ static int emit(struct search_state *st, const Petrel__SearchKey *k, int depth, 
     case PETREL__SEARCH_KEY__KIND__SK_SENTBEFORE:
     case PETREL__SEARCH_KEY__KIND__SK_SENTON:
     case PETREL__SEARCH_KEY__KIND__SK_SENTSINCE:
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDBEFORE:
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDON:
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDSINCE:
         if (k->day < MIN_SEARCH_DAY || k->day > MAX_SEARCH_DAY) {
             *err = "Date out of range";
             return -1;
@@ -350,27 +379,40 @@ static int emit(struct search_state *st, const Petrel__SearchKey *k, int depth, 
     case PETREL__SEARCH_KEY__KIND__SK_BODY:
     case PETREL__SEARCH_KEY__KIND__SK_TEXT:
         return emit_text(st, k, err);
+    case PETREL__SEARCH_KEY__KIND__SK_EMAILID:
+    case PETREL__SEARCH_KEY__KIND__SK_THREADID:
+        return emit_objectid(st, k, err);
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDATESUPPORTED:
+        buf_puts(&st->sql, "true");
+        return 0;
     default:
         *err = "Unknown search key";
         return -1;
     }
     /* The date keys. */
     long long t0 = (long long)k->day * 86400;
+    bool saved = k->kind == PETREL__SEARCH_KEY__KIND__SK_SAVEDBEFORE ||
+                 k->kind == PETREL__SEARCH_KEY__KIND__SK_SAVEDON ||
+                 k->kind == PETREL__SEARCH_KEY__KIND__SK_SAVEDSINCE;
+    const char *col = saved ? "m.savedate" : "m.internaldate";
     switch (k->kind) {
     case PETREL__SEARCH_KEY__KIND__SK_BEFORE:
-        buf_puts(&st->sql, "(m.internaldate < to_timestamp(");
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDBEFORE:
+        buf_printf(&st->sql, "(%s < to_timestamp(", col);
         put_num(st, t0);
         buf_puts(&st->sql, "))");
         break;
     case PETREL__SEARCH_KEY__KIND__SK_SINCE:
-        buf_puts(&st->sql, "(m.internaldate >= to_timestamp(");
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDSINCE:
+        buf_printf(&st->sql, "(%s >= to_timestamp(", col);
         put_num(st, t0);
         buf_puts(&st->sql, "))");
         break;
     case PETREL__SEARCH_KEY__KIND__SK_ON:
-        buf_puts(&st->sql, "(m.internaldate >= to_timestamp(");
+    case PETREL__SEARCH_KEY__KIND__SK_SAVEDON:
+        buf_printf(&st->sql, "(%s >= to_timestamp(", col);
         put_num(st, t0);
-        buf_puts(&st->sql, ") AND m.internaldate < to_timestamp(");
+        buf_printf(&st->sql, ") AND %s < to_timestamp(", col);
         put_num(st, t0 + 86400);
         buf_puts(&st->sql, "))");
         break;

@@ -24,6 +24,9 @@ static void done(const struct db_result *r, void *ctx)
     sr.highestmodseq = (uint64_t)db_bin_int(res, 0, 3);
     sr.unseen = (uint32_t)db_bin_int(res, 0, 4);
     sr.first_unseen_uid = (uint32_t)db_bin_int(res, 0, 5);
+    char mailboxid[OBJECTID_LEN];
+    objectid_format(OBJECTID_MAILBOX, PQgetvalue(res, 0, 7), mailboxid);
+    sr.objectid = mailboxid;
     /* uids arrives as packed 4-byte big-endian integers. */
     size_t len = PQgetisnull(res, 0, 6) ? 0 : (size_t)PQgetlength(res, 0, 6);
     const unsigned char *u = (const unsigned char *)PQgetvalue(res, 0, 6);

@@ -21,8 +21,13 @@ static void done(const struct db_result *r, void *ctx)
     sr.unseen = (uint32_t)db_int(r->res, 0, 3);
     sr.highestmodseq = (uint64_t)db_int(r->res, 0, 4);
     sr.size = (uint64_t)db_int(r->res, 0, 5);
-    if (PQnfields(r->res) > 6)
-        sr.deleted = (uint32_t)db_int(r->res, 0, 6);
+    /* MAILBOXID (010_objectid_savedate.sql), then with STMT_STATUS_DELETED
+     * the \Deleted count. */
+    char mailboxid[OBJECTID_LEN];
+    objectid_format(OBJECTID_MAILBOX, PQgetvalue(r->res, 0, 6), mailboxid);
+    sr.objectid = mailboxid;
+    if (PQnfields(r->res) > 7)
+        sr.deleted = (uint32_t)db_int(r->res, 0, 7);
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     resp.result_case = PETREL__RESPONSE__RESULT_STATUS_RESP;
     resp.status_resp = &sr;
