@@ -12,8 +12,10 @@ static void create_done(const Petrel__Response *resp, void *ctx)
         imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
     else if (resp->status != PETREL__STATUS__OK)
         imap_done_rpc(is, resp);
+    else if (resp->result_case == PETREL__RESPONSE__RESULT_CREATE && *resp->create->objectid)
+        imap_done(is, "OK", "[MAILBOXID (%s)] Create completed.", resp->create->objectid);   /* RFC 8474 4.1 */
     else
-        imap_done(is, "OK", "Create completed.");
+        imap_done(is, "OK", "Create completed.");   /* a backend of the previous release */
 }
 
 /* CREATE-SPECIAL-USE (RFC 6154 3): the create parameters (USE (\Sent)).

@@ -16,7 +16,8 @@
 #define MAX_FETCH_ITEMS 64
 
 enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY, I_ENVELOPE, I_BODYSTRUCTURE,
-                 I_BODY_SIMPLE, I_MODSEQ };
+                 I_BODY_SIMPLE, I_MODSEQ,
+                 I_EMAILID, I_THREADID, I_SAVEDATE };   /* RFC 8474, RFC 8514 */
 /* Top-level sections the frontend maps to byte ranges itself; anything else
  * (part numbers, MIME, HEADER.FIELDS) the backend resolves from its parse. */
 enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_PART };
@@ -44,6 +45,8 @@ struct msg {
     uint64_t size, header_size;
     uint64_t modseq;
     char *envelope, *bodystructure, *body;   /* owned; NULL unless asked for */
+    char *emailid, *threadid;                /* owned; NULL unless asked for; threadid NULL: NIL */
+    int64_t savedate;                        /* 0: NIL */
 };
 
 struct fetch_state {
@@ -51,6 +54,7 @@ struct fetch_state {
     int nitems;
     bool set_seen;
     bool want_mime;
+    bool want_objectid;        /* EMAILID, THREADID or SAVEDATE */
     struct msg *msgs;
     size_t nmsgs, cap;
     bool meta_done;
@@ -77,6 +81,8 @@ static void fetch_state_free(void *p)
         free(st->msgs[i].envelope);
         free(st->msgs[i].bodystructure);
         free(st->msgs[i].body);
+        free(st->msgs[i].emailid);
+        free(st->msgs[i].threadid);
     }
     free(st->msgs);
     imap_ranges_free(&st->ranges);
@@ -183,6 +189,8 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
         { "RFC822.HEADER", I_BODY, SEC_HEADER, true }, { "RFC822.TEXT", I_BODY, SEC_TEXT, false },
         { "ENVELOPE", I_ENVELOPE, 0, 0 }, { "BODYSTRUCTURE", I_BODYSTRUCTURE, 0, 0 },
         { "BODY", I_BODY_SIMPLE, 0, 0 }, { "MODSEQ", I_MODSEQ, 0, 0 },
+        { "EMAILID", I_EMAILID, 0, 0 }, { "THREADID", I_THREADID, 0, 0 },
+        { "SAVEDATE", I_SAVEDATE, 0, 0 },
     };
     if (st->nitems >= MAX_FETCH_ITEMS)
         return -1;
@@ -410,6 +418,26 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
         case I_MODSEQ:
             buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
             break;
+        case I_EMAILID:
+            /* Never NIL (RFC 8474 5.1): every backend that knows want_objectid
+             * sends one, and backends are upgraded before frontends. */
+            buf_printf(out, "EMAILID (%s)", m->emailid ? m->emailid : "");
+            break;
+        case I_THREADID:
+            if (m->threadid)
+                buf_printf(out, "THREADID (%s)", m->threadid);
+            else
+                buf_puts(out, "THREADID NIL");
+            break;
+        case I_SAVEDATE:
+            /* Dovecot writes the save date in the server's zone; ours is UTC,
+             * as there is no zone of the save to keep (unlike INTERNALDATE's). */
+            buf_puts(out, "SAVEDATE ");
+            if (m->savedate)
+                write_internaldate(out, m->savedate, 0);
+            else
+                buf_puts(out, "NIL");
+            break;
         case I_BODY:
             if (start_body(is, st, it, m))
                 return false;
@@ -473,6 +501,9 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
             m->envelope = x->envelope && *x->envelope ? strdup(x->envelope) : NULL;
             m->bodystructure = x->bodystructure && *x->bodystructure ? strdup(x->bodystructure) : NULL;
             m->body = x->body && *x->body ? strdup(x->body) : NULL;
+            m->emailid = x->emailid && *x->emailid ? strdup(x->emailid) : NULL;
+            m->threadid = x->threadid && *x->threadid ? strdup(x->threadid) : NULL;
+            m->savedate = x->savedate;
         }
     }
     st->meta_done = !resp->more;
@@ -495,6 +526,7 @@ static void start_meta(struct imap_session *is)
     mr.uids = &st->ranges;
     mr.set_seen = st->set_seen;
     mr.want_mime = st->want_mime;
+    mr.want_objectid = st->want_objectid;
     mr.changedsince = st->changedsince;
     req.op_case = PETREL__REQUEST__OP_META;
     req.meta = &mr;
@@ -573,6 +605,8 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
         st->set_seen |= st->items[i].kind == I_BODY && !st->items[i].peek;
         st->want_mime |= st->items[i].kind == I_ENVELOPE || st->items[i].kind == I_BODYSTRUCTURE ||
                          st->items[i].kind == I_BODY_SIMPLE;
+        st->want_objectid |= st->items[i].kind == I_EMAILID || st->items[i].kind == I_THREADID ||
+                             st->items[i].kind == I_SAVEDATE;
     }
     if (is->uid_cmd && !has_uid) {
         memmove(&st->items[1], &st->items[0], (size_t)st->nitems * sizeof st->items[0]);

@@ -18,7 +18,10 @@
  *    with US-ASCII); without CHARSET UTF-8 is taken;
  *  - string matching is case-insensitive on decoded text (see op_search.c);
  *  - MODSEQ (RFC 7162) compares the message's modseq; per-flag entries are
- *    accepted and ignored, as per-flag modseqs are not kept. */
+ *    accepted and ignored, as per-flag modseqs are not kept;
+ *  - EMAILID / THREADID (RFC 8474) take an objectid, 1-255 of
+ *    [A-Za-z0-9_-] (else BAD); SAVEDBEFORE / SAVEDON / SAVEDSINCE /
+ *    SAVEDATESUPPORTED (RFC 8514) as the backend describes (op_search.c). */
 #include "imap/imap_session.h"
 
 #include <stdio.h>
@@ -349,6 +352,27 @@ static Petrel__SearchKey *keyword_key(struct sparse *ps, const struct imap_arg *
 static Petrel__SearchKey *parse_key(struct sparse *ps, const struct imap_arg *args, size_t n,
                                     size_t *i, int depth);
 
+/* EMAILID / THREADID objectid (RFC 8474 7: 1*255(ALPHA / DIGIT / "_" / "-")). */
+static Petrel__SearchKey *objectid_key(struct sparse *ps, const struct imap_arg *args, size_t n,
+                                       size_t *i, const char *what)
+{
+    const char *d;
+    size_t len;
+    if (*i >= n || !imap_arg_astring(&args[*i], &d, &len))
+        return fail(ps, "%s expects an object id", what);
+    (*i)++;
+    bool ok = len >= 1 && len <= 255;
+    for (size_t k = 0; ok && k < len; k++)
+        ok = (d[k] >= 'A' && d[k] <= 'Z') || (d[k] >= 'a' && d[k] <= 'z') ||
+             (d[k] >= '0' && d[k] <= '9') || d[k] == '_' || d[k] == '-';
+    if (!ok)
+        return fail(ps, "Invalid object id for %s", what);
+    Petrel__SearchKey *key = new_key(what[0] == 'E' ? PETREL__SEARCH_KEY__KIND__SK_EMAILID
+                                                    : PETREL__SEARCH_KEY__KIND__SK_THREADID);
+    key->value = dup_str(d, len);
+    return key;
+}
+
 /* Keys until the end of args, ANDed. */
 static Petrel__SearchKey *parse_all(struct sparse *ps, const struct imap_arg *args, size_t n,
                                     size_t *i, int depth)
@@ -389,6 +413,9 @@ static Petrel__SearchKey *parse_key(struct sparse *ps, const struct imap_arg *ar
         { "SENTBEFORE", PETREL__SEARCH_KEY__KIND__SK_SENTBEFORE },
         { "SENTON", PETREL__SEARCH_KEY__KIND__SK_SENTON },
         { "SENTSINCE", PETREL__SEARCH_KEY__KIND__SK_SENTSINCE },
+        { "SAVEDBEFORE", PETREL__SEARCH_KEY__KIND__SK_SAVEDBEFORE },
+        { "SAVEDON", PETREL__SEARCH_KEY__KIND__SK_SAVEDON },
+        { "SAVEDSINCE", PETREL__SEARCH_KEY__KIND__SK_SAVEDSINCE },
     };
     static const char *const fields[] = { "FROM", "TO", "CC", "BCC", "SUBJECT" };
 
@@ -410,7 +437,7 @@ static Petrel__SearchKey *parse_key(struct sparse *ps, const struct imap_arg *ar
     const char *w = a->data;
     size_t wl = a->len;
     (*i)++;
-    char name[16];
+    char name[24];
     if (wl && ((w[0] >= '0' && w[0] <= '9') || w[0] == '*' || w[0] == '$'))
         return set_key(ps, w, wl, false);
     if (wl >= sizeof name)
@@ -423,6 +450,10 @@ static Petrel__SearchKey *parse_key(struct sparse *ps, const struct imap_arg *ar
         return new_key(PETREL__SEARCH_KEY__KIND__SK_ALL);
     if (strcmp(name, "RECENT") == 0 || strcmp(name, "NEW") == 0)
         return none_key();
+    if (strcmp(name, "SAVEDATESUPPORTED") == 0)
+        return new_key(PETREL__SEARCH_KEY__KIND__SK_SAVEDATESUPPORTED);
+    if (strcmp(name, "EMAILID") == 0 || strcmp(name, "THREADID") == 0)
+        return objectid_key(ps, args, n, i, name);
     for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
         if (strcmp(name, flags[k].name) == 0)
             return flag_key(flags[k].bit, flags[k].set);

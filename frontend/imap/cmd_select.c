@@ -99,6 +99,9 @@ static void select_done(const Petrel__Response *resp, void *ctx)
     imap_untagged(is, "OK [UIDVALIDITY %u] UIDs valid", sel->uidvalidity);
     imap_untagged(is, "OK [UIDNEXT %u] Predicted next UID", sel->uidnext);
     imap_untagged(is, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)sel->highestmodseq);
+    /* RFC 8474 4.1; a backend of the previous release sends none. */
+    if (sr->objectid && *sr->objectid)
+        imap_untagged(is, "OK [MAILBOXID (%s)] Ok", sr->objectid);
     /* QRESYNC with the UIDVALIDITY the client knows: what changed since its
      * modseq; another UIDVALIDITY means a full resync (RFC 7162 3.2.5). */
     if (st->qresync && st->qr_uidvalidity == sel->uidvalidity) {

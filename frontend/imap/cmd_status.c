@@ -13,7 +13,7 @@
 #include <strings.h>
 
 enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16, ST_SIZE = 32,
-       ST_HIGHESTMODSEQ = 64, ST_DELETED = 128 };
+       ST_HIGHESTMODSEQ = 64, ST_DELETED = 128, ST_MAILBOXID = 256 };
 
 struct status_state {
     char *name;
@@ -48,8 +48,12 @@ static void status_done(const Petrel__Response *resp, void *ctx)
     if (st->items & ST_UNSEEN) { buf_printf(out, "%sUNSEEN %u", sp, r->unseen); sp = " "; }
     if (st->items & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); sp = " "; }
     if (st->items & ST_DELETED) { buf_printf(out, "%sDELETED %u", sp, r->deleted); sp = " "; }
-    if (st->items & ST_HIGHESTMODSEQ)
+    if (st->items & ST_HIGHESTMODSEQ) {
         buf_printf(out, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)r->highestmodseq);
+        sp = " ";
+    }
+    if ((st->items & ST_MAILBOXID) && r->objectid && *r->objectid)
+        buf_printf(out, "%sMAILBOXID (%s)", sp, r->objectid);
     buf_puts(out, ")\r\n");
     imap_done(is, "OK", "Status completed.");
 }
@@ -59,6 +63,7 @@ static const struct { const char *name; unsigned bit; } items[] = {
     { "UNSEEN", ST_UNSEEN }, { "RECENT", ST_RECENT }, { "SIZE", ST_SIZE },
     { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },   /* RFC 7162 3.1.8; enables CONDSTORE */
     { "DELETED", ST_DELETED },
+    { "MAILBOXID", ST_MAILBOXID },           /* RFC 8474 4.2 */
 };
 
 void cmd_status(struct imap_session *is, const struct imap_command *cmd)
