@@ -52,11 +52,12 @@
 -- (backend/thread_refs.c): the angle-bracket contents, printable ASCII, at
 -- most a bounded number of references.
 --
--- Concurrency: the ids are inserted first (ON CONFLICT DO NOTHING waits for a
--- concurrent transaction inserting the same id and then sees its row), then
--- read back, so a message and its reply arriving at once through two
--- backends still share a thread. Inserts go in id order, and always before
--- the mailbox row lock, so two arrivals cannot deadlock on them.
+-- Concurrency: when none of its ids is known, a message inserts them first
+-- (ON CONFLICT DO NOTHING waits for a concurrent transaction inserting the
+-- same id and then sees its row) and reads them back, so a message and its
+-- reply arriving at once through two backends still share a thread. Inserts
+-- go in id order, and always before the mailbox row lock, so two arrivals
+-- cannot deadlock on them.
 --
 -- Functions (conventions of 002_functions.sql):
 --
@@ -136,11 +137,25 @@ BEGIN
     IF cardinality(v_ids) = 0 THEN
         RETURN v_new;
     END IF;
+    -- The usual case, a reply to something known: that thread, and the ids
+    -- not known yet go to it.
+    SELECT t.threadid INTO v_thread
+      FROM unnest(v_ids) WITH ORDINALITY AS u(id, n)
+      JOIN message_threads t ON t.account_id = p_account AND t.msgid = u.id
+     ORDER BY u.n
+     LIMIT 1;
+    IF v_thread IS NOT NULL THEN
+        INSERT INTO message_threads (account_id, msgid, threadid)
+        SELECT p_account, u.id, v_thread FROM unnest(v_ids) u(id) ORDER BY u.id COLLATE "C"
+        ON CONFLICT (account_id, msgid) DO NOTHING;
+        RETURN v_thread;
+    END IF;
+    -- Nothing known: a new thread, unless a concurrent arrival maps one of
+    -- the ids first. The insert waits for it, and the second look sees it:
+    -- an id known before wins over the ones just inserted.
     INSERT INTO message_threads (account_id, msgid, threadid)
     SELECT p_account, u.id, v_new FROM unnest(v_ids) u(id) ORDER BY u.id COLLATE "C"
     ON CONFLICT (account_id, msgid) DO NOTHING;
-    -- An id known before wins over the ones just inserted, the earliest
-    -- candidate first.
     SELECT t.threadid INTO v_thread
       FROM unnest(v_ids) WITH ORDINALITY AS u(id, n)
       JOIN message_threads t ON t.account_id = p_account AND t.msgid = u.id

@@ -15,6 +15,7 @@ import re
 import secrets
 import smtplib
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -240,6 +241,46 @@ def test_threadid_follows_replies_across_mailboxes_and_frontends(cluster, new_ac
         a.ok("NOOP")
         delivered = ids(a, "8")
         assert list(delivered.values())[0][1] == thread
+
+
+def test_concurrent_message_and_reply_share_a_thread(cluster, new_account):
+    """A message and its reply stored at the same moment through different
+    frontends and backends: neither sees the other committed, yet they must
+    land in one thread (010: ids are inserted before they are read back)."""
+    account = new_account()
+    pairs = [(unique(f"p{i}"), unique(f"c{i}")) for i in range(15)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def writer(frontend, make):
+        try:
+            c, _ = session(cluster, new_account, frontend, account)
+            with c:
+                for root, child in pairs:
+                    barrier.wait(timeout=30)
+                    c.append_uid("INBOX", make(root, child))
+        except Exception as e:   # reported below, in the test's thread
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=writer, args=(0, lambda r, c: message(r, subject=r))),
+               threading.Thread(target=writer, args=(1, lambda r, c: message(c, in_reply_to=r,
+                                                                              references=[r], subject=r)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    c, _ = session(cluster, new_account, 0, account)
+    with c:
+        c.select("INBOX")
+        by_subject = {}
+        for items in c.fetch("1:*", "(THREADID BODY.PEEK[HEADER.FIELDS (SUBJECT)])").values():
+            subject = items["BODY[HEADER.FIELDS (SUBJECT)]"].split(b":", 1)[1].strip()
+            by_subject.setdefault(subject, set()).add(items["THREADID"][0])
+        assert len(by_subject) == len(pairs)
+        assert all(len(t) == 1 for t in by_subject.values()), by_subject
+        assert len({next(iter(t)) for t in by_subject.values()}) == len(pairs)
 
 
 # ---- SAVEDATE ---------------------------------------------------------------
