@@ -199,6 +199,10 @@ static void start_section(struct rpc_req *req, const struct mime_range *rg)
     struct body_state *st = req->state;
     uint64_t start = rg->start, end = rg->end;
     if (rg->kind == MIME_SECTION_HEADER && is_fields_section(st->section)) {
+        if (start == end) {   /* after a part that is not a message: "" as Dovecot */
+            send_whole(req, "", 0, false);
+            return;
+        }
         st->collect = true;
         st->offset = start;
         st->end = end - start > MAX_FILTERED_HEADER ? start + MAX_FILTERED_HEADER : end;

@@ -195,7 +195,8 @@ struct mime_range {
  * exist or is malformed. A section naming a part that is not in the message
  * but whose parent exists (e.g. "1.1" of a single text part) is -1; RFC 3501
  * lets servers answer such a FETCH with an empty string, which is the caller's
- * choice. */
+ * choice. HEADER or TEXT after a part that is not a message is an empty range
+ * (Dovecot's answer). */
 int mime_find_section(const struct mime_tree *t, const char *section, struct mime_range *out);
 
 /* ---- helpers exposed for tests and for other modules ---- */

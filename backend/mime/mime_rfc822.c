@@ -583,11 +583,14 @@ static int parse_angle_addr(struct addr_ctx *c)
         c->r.p++;
         return rfc822_skip_lwsp(&c->r);
     }
+    /* The field ending before the '>' is broken too: Dovecot 2.3.19 answers
+     * "a <b@c" with domain SYNTAX_ERROR (seen in tests/integration/
+     * test_dovecot_diff.py), so running out of input counts as an error. */
     if ((ret = parse_local_part(c)) <= 0)
-        return ret;
+        return -1;
     if (*c->r.p == '@') {
         if ((ret = parse_domain(c)) <= 0)
-            return ret;
+            return -1;
     }
     if (*c->r.p != '>')
         return -1;

@@ -345,8 +345,16 @@ int mime_find_section(const struct mime_tree *t, const char *section, struct mim
         return -1;
     if (header && s[wl] && s[wl] != '.')
         return -1;
-    if (msg < 0)
-        return -1;
+    if (msg < 0) {
+        /* HEADER/TEXT after a part that is not message/rfc822: RFC 3501
+         * 6.4.5 defines them only for such parts and leaves the answer
+         * open; Dovecot answers an empty string, and so do we. */
+        const struct mime_part *p = &t->parts[target];
+        out->kind = header ? MIME_SECTION_HEADER : MIME_SECTION_TEXT;
+        out->part = target;
+        out->start = out->end = p->body_off;
+        return 0;
+    }
     const struct mime_part *m = &t->parts[msg];
     out->part = msg;
     if (header) {

@@ -95,7 +95,10 @@ static void test_nested_sections(void)
     CHECK(strlen(section(nested, t, "")) == len);
     CHECK_STREQ(section(nested, t, "3"), "(none)");
     CHECK_STREQ(section(nested, t, "1.1"), "(none)");
-    CHECK_STREQ(section(nested, t, "1.HEADER"), "(none)");   /* part 1 is not a message */
+    /* part 1 is not a message: empty, as Dovecot answers */
+    CHECK_STREQ(section(nested, t, "1.HEADER"), "");
+    CHECK_STREQ(section(nested, t, "1.TEXT"), "");
+    CHECK_STREQ(section(nested, t, "1.HEADER.FIELDS (From)"), "");
     CHECK_STREQ(section(nested, t, "0"), "(none)");
     CHECK_STREQ(section(nested, t, "2.3"), "(none)");
     CHECK_STREQ(section(nested, t, "FOO"), "(none)");
@@ -511,8 +514,25 @@ static void test_text(void)
     buf_free(&o);
 }
 
+/* Answers of Dovecot 2.3.19 found by tests/integration/test_dovecot_diff.py. */
+static void test_dovecot_diff_findings(void)
+{
+    struct mime_result r;
+    /* an angle address the field ends inside: domain SYNTAX_ERROR */
+    const char unterminated[] = "To: broken <unterminated@example.com\r\n\r\nx";
+    parse_steps(unterminated, sizeof unterminated - 1, 0, NULL, &r);
+    CHECK_STREQ(buf_head(&r.envelope),
+                "NIL NIL NIL NIL NIL ((\"broken\" NIL \"unterminated\" \"SYNTAX_ERROR\")) NIL NIL NIL NIL");
+    mime_result_free(&r);
+    const char local_only[] = "To: <user\r\n\r\nx";
+    parse_steps(local_only, sizeof local_only - 1, 0, NULL, &r);
+    CHECK_STREQ(buf_head(&r.envelope), "NIL NIL NIL NIL NIL ((NIL NIL \"user\" \"SYNTAX_ERROR\")) NIL NIL NIL NIL");
+    mime_result_free(&r);
+}
+
 int main(void)
 {
+    test_dovecot_diff_findings();
     test_nested_sections();
     test_single_part();
     test_bare_lf();
