@@ -4,6 +4,7 @@
 #include "imap/imap_session.h"
 
 #include "imap/imap_condstore.h"
+#include "imap/imap_write.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -313,7 +314,16 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
         session_end(&is->s, "fetch stream failed");
         return;
     }
-    conn_write(&is->s.conn, resp->chunk->data.data, resp->chunk->data.len);
+    const char *bytes = (const char *)resp->chunk->data.data;
+    char *fixed = NULL;   /* NUL cannot go into a literal: imap_write.h */
+    if (resp->chunk->data.len && memchr(bytes, '\0', resp->chunk->data.len)) {
+        fixed = malloc(resp->chunk->data.len);
+        memcpy(fixed, bytes, resp->chunk->data.len);
+        imap_literal_nul_to_0x80(fixed, resp->chunk->data.len);
+        bytes = fixed;
+    }
+    conn_write(&is->s.conn, bytes, resp->chunk->data.len);
+    free(fixed);
     st->stream_left -= resp->chunk->data.len;
     if (!resp->more) {
         st->stream = NULL;

@@ -49,6 +49,14 @@ void imap_write_literal(struct buf *out, const char *s, size_t len, bool binary)
     buf_append(out, s, len);
 }
 
+size_t imap_literal_nul_to_0x80(char *s, size_t len)
+{
+    size_t n = 0;
+    for (char *p = s; (p = memchr(p, '\0', len - (size_t)(p - s))) != NULL; p++, n++)
+        *p = (char)0x80;
+    return n;
+}
+
 bool imap_write_string(struct buf *out, const char *s, size_t len, size_t max_quoted)
 {
     if (len > 0 && memchr(s, '\0', len))

@@ -29,5 +29,9 @@ bool imap_write_astring(struct buf *out, const char *s, size_t len, size_t max_q
 bool imap_write_utf8_astring(struct buf *out, const char *s, size_t len, size_t max_quoted);
 /* A literal; binary gives a literal8 "~{n}", the only form that carries NUL. */
 void imap_write_literal(struct buf *out, const char *s, size_t len, bool binary);
+/* Message bytes bound for a "{n}" literal (BODY[...] data), in place: a
+ * literal is CHAR8, which excludes NUL (RFC 3501 9), so each NUL becomes
+ * 0x80 as Dovecot sends it; the length stays. Returns how many it changed. */
+size_t imap_literal_nul_to_0x80(char *s, size_t len);
 
 #endif

@@ -64,6 +64,10 @@ int main(void)
     imap_write_literal(&out, "a\0b", 3, true);
     CHECK(buf_len(&out) == 9 && memcmp(buf_head(&out), "~{3}\r\na\0b", 9) == 0);
     buf_free(&out);
+    char body[] = "\0a\0\0b\0";
+    CHECK(imap_literal_nul_to_0x80(body, sizeof body - 1) == 4);
+    CHECK(memcmp(body, "\x80" "a\x80\x80" "b\x80", 6) == 0);
+    CHECK(imap_literal_nul_to_0x80(body, 0) == 0);
     imap_write_atom(&out, "\\Seen", 5);
     CHECK(buf_len(&out) == 5 && memcmp(buf_head(&out), "\\Seen", 5) == 0);
     buf_free(&out);
