@@ -6,6 +6,8 @@
  * vanishes midway rolls everything back. */
 #include "backend.h"
 
+#include "header_end.h"
+
 #include "buf.h"
 #include "crlf_size.h"
 #include "log.h"
@@ -32,7 +34,7 @@ struct append_state {
     uint64_t size;           /* announced total */
     uint64_t received;
     uint64_t header_size;    /* 0 until the blank line is seen */
-    char tail[4];            /* last bytes seen, to find CRLFCRLF across frames */
+    struct header_end hend;   /* finds header_size across frames */
     struct db_pin *pin;
     int pin_waiting;         /* db_pin_acquire has not called back yet */
     long long blob_id;
@@ -66,13 +68,7 @@ static void state_free(struct append_state *st)
 /* Finds where the header ends (after the first empty line), across frames. */
 static void scan_header(struct append_state *st, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n && st->header_size == 0; i++) {
-        memmove(st->tail, st->tail + 1, 3);
-        st->tail[3] = (char)p[i];
-        uint64_t pos = st->received + i + 1;
-        if (memcmp(st->tail + 2, "\n\n", 2) == 0 || memcmp(st->tail, "\r\n\r\n", 4) == 0)
-            st->header_size = pos;
-    }
+    st->header_size = header_end_feed(&st->hend, p, n);
 }
 
 static void reply_appended(struct rpc_req *req, const PGresult *res)
@@ -391,6 +387,7 @@ void op_append(struct rpc_req *req, const Petrel__Request *msg)
         return;
     }
     struct append_state *st = calloc(1, sizeof *st);
+    header_end_init(&st->hend);
     req->state = st;
     crlf_size_init(&st->crlf);
     thread_refs_init(&st->thread);

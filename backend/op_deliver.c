@@ -20,6 +20,8 @@
  * Hook point for change notifications (Redis, later): deliver_committed(),
  * which knows every (account, mailbox, uid) that was added. */
 #include "backend.h"
+
+#include "header_end.h"
 #include "notify.h"
 
 #include "buf.h"
@@ -83,7 +85,7 @@ struct deliver_state {
     char *mailboxes;             /* text[] literal */
     uint64_t received;
     uint64_t header_size;        /* 0 until the blank line is seen */
-    char tail[4];                /* last bytes seen, to find CRLFCRLF across frames */
+    struct header_end hend;      /* finds header_size across frames */
     struct thread_refs thread;   /* Message-ID and references, for THREADID */
     char *msgid, *refs;          /* their statement parameters, once known */
     bool last;                   /* the final piece arrived */
@@ -130,13 +132,7 @@ static void state_free(struct deliver_state *st)
 /* Finds where the header ends (after the first empty line), across frames. */
 static void scan_header(struct deliver_state *st, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n && st->header_size == 0; i++) {
-        memmove(st->tail, st->tail + 1, 3);
-        st->tail[3] = (char)p[i];
-        uint64_t pos = st->received + i + 1;
-        if (memcmp(st->tail + 2, "\n\n", 2) == 0 || memcmp(st->tail, "\r\n\r\n", 4) == 0)
-            st->header_size = pos;
-    }
+    st->header_size = header_end_feed(&st->hend, p, n);
 }
 
 static const char *header_size_text(const struct deliver_state *st, char *buf, size_t n)
@@ -528,6 +524,7 @@ void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
         return;
     }
     struct deliver_state *st = calloc(1, sizeof *st);
+    header_end_init(&st->hend);
     char **names = calloc(d->n_recipients, sizeof *names);
     st->rcpt_accounts = calloc(d->n_recipients, sizeof *st->rcpt_accounts);
     if (!st || !names || !st->rcpt_accounts)
