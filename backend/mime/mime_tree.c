@@ -255,6 +255,29 @@ static bool word_is(const char *s, size_t n, const char *w)
     return strlen(w) == n && strncasecmp(s, w, n) == 0;
 }
 
+/* A multipart without parts is shown with one empty text/plain part
+ * (EMPTY_BODYSTRUCTURE, as Dovecot); rest is what follows its number "1".
+ * Dovecot answers that part and its MIME, HEADER and TEXT with "". */
+static int placeholder_section(const struct mime_tree *t, int multipart, const char *rest,
+                               struct mime_range *out)
+{
+    enum mime_section_kind kind;
+    if (!*rest)
+        kind = MIME_SECTION_ALL;
+    else if (strcasecmp(rest, ".MIME") == 0)
+        kind = MIME_SECTION_MIME;
+    else if (strcasecmp(rest, ".TEXT") == 0)
+        kind = MIME_SECTION_TEXT;
+    else if (strncasecmp(rest, ".HEADER", 7) == 0 && (!rest[7] || rest[7] == '.'))
+        kind = MIME_SECTION_HEADER;
+    else
+        return -1;
+    out->kind = kind;
+    out->part = multipart;
+    out->start = out->end = t->parts[multipart].end_off;
+    return 0;
+}
+
 int mime_find_section(const struct mime_tree *t, const char *section, struct mime_range *out)
 {
     if (!t->count)
@@ -279,6 +302,8 @@ int mime_find_section(const struct mime_tree *t, const char *section, struct mim
             int k = c->first_child;
             for (uint64_t j = 1; j < n && k >= 0; j++)
                 k = t->parts[k].next;
+            if (k < 0 && n == 1 && c->first_child < 0)
+                return placeholder_section(t, ctx, s, out);
             if (k < 0)
                 return -1;
             target = k;

@@ -524,6 +524,27 @@ static void test_dovecot_diff_findings(void)
     CHECK_STREQ(buf_head(&r.envelope),
                 "NIL NIL NIL NIL NIL ((\"broken\" NIL \"unterminated\" \"SYNTAX_ERROR\")) NIL NIL NIL NIL");
     mime_result_free(&r);
+    /* a message that starts with its blank line has an empty header */
+    const char headless[] = "\r\nThis message has no header at all.\r\n";
+    parse_steps(headless, sizeof headless - 1, 0, NULL, &r);
+    CHECK(r.header_size == 2);
+    CHECK_STREQ(section(headless, &r.tree, "HEADER"), "\r\n");
+    CHECK_STREQ(section(headless, &r.tree, "TEXT"), "This message has no header at all.\r\n");
+    mime_result_free(&r);
+    parse_steps(headless, sizeof headless - 1, 1, NULL, &r);
+    CHECK(r.header_size == 2);
+    mime_result_free(&r);
+    /* a multipart without parts: its placeholder part 1 and its sections are "" */
+    const char partless[] = "Content-Type: multipart/mixed; boundary=nothere\r\n\r\njust text\r\n";
+    parse_steps(partless, sizeof partless - 1, 0, NULL, &r);
+    CHECK_STREQ(section(partless, &r.tree, "1"), "");
+    CHECK_STREQ(section(partless, &r.tree, "1.MIME"), "");
+    CHECK_STREQ(section(partless, &r.tree, "1.HEADER"), "");
+    CHECK_STREQ(section(partless, &r.tree, "1.TEXT"), "");
+    CHECK_STREQ(section(partless, &r.tree, "2"), "(none)");
+    CHECK_STREQ(section(partless, &r.tree, "1.1"), "(none)");
+    CHECK_STREQ(section(partless, &r.tree, "1.FOO"), "(none)");
+    mime_result_free(&r);
     const char local_only[] = "To: <user\r\n\r\nx";
     parse_steps(local_only, sizeof local_only - 1, 0, NULL, &r);
     CHECK_STREQ(buf_head(&r.envelope), "NIL NIL NIL NIL NIL ((NIL NIL \"user\" \"SYNTAX_ERROR\")) NIL NIL NIL NIL");
