@@ -38,14 +38,18 @@ void header_filter(const char *hdr, size_t len, char *const *names, size_t n, bo
             p = e;
             continue;
         }
+        /* A line without a colon is kept as a field named by the whole
+         * line (Dovecot 2.3.19 returns it in HEADER.FIELDS.NOT): it is
+         * part of the header block, and no listed name matches it. */
         const char *colon = memchr(p, ':', (size_t)(e - p));
-        size_t nlen = colon ? (size_t)(colon - p) : 0;
-        while (nlen && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+        size_t nlen = colon ? (size_t)(colon - p) : (size_t)(e - p);
+        while (nlen && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t' || p[nlen - 1] == '\r' ||
+                        p[nlen - 1] == '\n'))
             nlen--;
-        keep = colon && listed(p, nlen, names, n) != exclude;
+        keep = listed(p, nlen, names, n) != exclude;
         if (keep) {
             buf_append(out, p, (size_t)(e - p));
-            if (e == end || e[-1] != '\n')   /* a header cut short: end the line */
+            if (e[-1] != '\n')   /* a header cut short: end the line */
                 buf_append(out, "\r\n", 2);
         }
         p = e;

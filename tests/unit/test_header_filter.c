@@ -37,13 +37,22 @@ int main(void)
         "From: Alice <a@example.com>\r\nTo: Bob <b@example.com>,\r\n  Carol <c@example.com>\r\n"
         "X-Spam : yes\r\n\r\n",
         hdr, strlen(hdr));
+    /* a line without a colon (found by test_dovecot_diff.py, as Dovecot) */
+    const char odd[] = "A: 1\r\nnot a header\r\nB: 2\r\n\r\n";
+    char *a[] = { "A" };
+    run(a, 1, 1, "not a header\r\nB: 2\r\n\r\n", odd, strlen(odd));
+    run(a, 1, 0, "A: 1\r\n\r\n", odd, strlen(odd));
+    /* a header block that is the whole message, without its blank line */
+    const char bare[] = "A: 1\r\nB: 2\r\n";
+    run(a, 1, 1, "B: 2\r\n\r\n", bare, strlen(bare));
     char *none[] = { "Nope" };
     run(none, 1, 0, "\r\n", hdr, strlen(hdr));
     /* Bare LF kept as stored; a header without its blank line; a cut line. */
     run(subject, 1, 0, "Subject: x\n\r\n", "From: a\nSubject: x\n\nbody", 24);
     run(subject, 1, 0, "Subject: x\r\n\r\n", "From: a\nSubject: x", 18);
     run(subject, 1, 0, "\r\n", "", 0);
-    /* Lines without a colon are not fields. */
-    run(subject, 1, 1, "\r\n", "garbage line\r\n\r\n", 16);
+    /* A line without a colon is kept by .NOT, as Dovecot does. */
+    run(subject, 1, 1, "garbage line\r\n\r\n", "garbage line\r\n\r\n", 16);
+    run(subject, 1, 0, "\r\n", "garbage line\r\n\r\n", 16);
     return check_report();
 }
