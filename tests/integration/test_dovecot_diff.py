@@ -35,6 +35,7 @@ from dovecot_util import dovecot  # noqa: F401  (the fixture)
 from imap_util import Imap, Parser, quote
 
 CORPUS = corpus_gen.corpus()
+BY_NAME = {m.name: m for m in CORPUS}
 BATCH = 16   # commands in flight per connection
 
 # ---- the intended differences -----------------------------------------------
@@ -67,25 +68,40 @@ def _empty_type_defaulted(p, d):
     return b"" in d[:2] and [x or y for x, y in zip(d[:2], p[:2])] == p[:2]
 
 
-INTENDED = {
+def _blank_line_added(p, d):
+    """Dovecot leaves out the empty line that ends a header block when the
+    message has none (a header-only message); RFC 3501 6.4.5 / RFC 9051
+    6.4.5 say the returned fields include it, and Petrel adds it."""
+    return isinstance(p, bytes) and isinstance(d, bytes) and p == d + b"\r\n" \
+        and not d.endswith(b"\r\n\r\n")
+
+
+# (item pattern, predicate(petrel, dovecot), reason): the differences that are
+# on purpose. An item that differs and matches no entry fails.
+INTENDED = [
     # RFC 3501 2.3.2/9051 2.3.2: \Recent belongs to the first session that
     # sees a message; which session that is depends on the server's
     # bookkeeping (RFC 9051 removed \Recent altogether). The other flags
     # must match.
-    "FLAGS": (lambda p, d: _strip_recent(p) == _strip_recent(d),
-              "\\Recent is per-session state, not message content (RFC 9051 dropped it)"),
+    (r"FLAGS$", lambda p, d: _strip_recent(p) == _strip_recent(d),
+     "\\Recent is per-session state, not message content (RFC 9051 dropped it)"),
     # Maildir keeps INTERNALDATE as the file's mtime, which has no time
     # zone: Dovecot returns the APPENDed instant in the server's zone.
     # Petrel keeps the zone the client gave (RFC 3501 6.3.11: the
     # date-time "SHOULD be preserved"). The instant must be the same.
-    "INTERNALDATE": (lambda p, d: _instant(p) == _instant(d),
-                     "maildir stores INTERNALDATE without its zone; same instant required"),
+    (r"INTERNALDATE$", lambda p, d: _instant(p) == _instant(d),
+     "maildir stores INTERNALDATE without its zone; same instant required"),
     # RFC 2045 5.2: a Content-Type that cannot be parsed means text/plain;
     # Petrel fills in the missing half ("text" -> text/plain), Dovecot
     # reports the empty string it read.
-    "BODYSTRUCTURE": (_empty_type_defaulted, "RFC 2045 5.2 default for a half Content-Type"),
-    "BODY": (_empty_type_defaulted, "RFC 2045 5.2 default for a half Content-Type"),
-}
+    (r"BODY(STRUCTURE)?$", _empty_type_defaulted, "RFC 2045 5.2 default for a half Content-Type"),
+    (r"BODY\[([0-9.]*)HEADER", _blank_line_added, "RFC 9051 6.4.5: the empty line is returned"),
+]
+
+
+def intended(key, p, d):
+    return any(re.match(pat, key) and pred(p, d) for pat, pred, _ in INTENDED)
+
 
 # Messages whose header is larger than Petrel parses
 # (MIME_DEFAULT_MAX_HEADER_LINES and _BYTES in backend/mime/mime.h, named
@@ -164,13 +180,14 @@ SEARCH_INTENDED = {
 # Where Petrel is still wrong: these comparisons are expected to fail
 # (strict: the day Petrel is fixed they pass and must come off this list).
 KNOWN_BUGS = {
-    "lf": "messages stored with bare LF are served and sized as stored; RFC 3501 "
-          "and Dovecot give CRLF (LF -> CRLF in FETCH, RFC822.SIZE, BODYSTRUCTURE)",
+    "lf": "messages stored with bare LF (or CR CR LF) are served and sized as stored; "
+          "RFC 3501 and Dovecot give CRLF lines (FETCH, RFC822.SIZE, BODYSTRUCTURE)",
 }
 
 
 def known_bug(name):
-    return KNOWN_BUGS.get(name.rsplit("-", 1)[0])
+    return KNOWN_BUGS.get(name.rsplit("-", 1)[0]) or (
+        KNOWN_BUGS["lf"] if b"\r\r\n" in BY_NAME[name].data else None)
 
 
 # STATUS items whose values are the server's own numbering (RFC 3501 2.3.1.1:
@@ -623,8 +640,7 @@ def differences(name, petrel, dovecot_):
         p, d = petrel.get(key, "<absent>"), dovecot_.get(key, "<absent>")
         if p == d:
             continue
-        base = key.split("[", 1)[0]
-        if base in INTENDED and INTENDED[base][0](p, d):
+        if intended(key, p, d):
             continue
         out.append(f"{name} {key}:\n  petrel:  {show(p)}\n  dovecot: {show(d)}{first_difference(p, d)}")
     return out
@@ -686,7 +702,22 @@ def test_list(results, key):
 
 @pytest.mark.parametrize("mailbox", STATUS_MAILBOXES)
 def test_status(results, mailbox):
-    p, d = results["petrel"]["status"][mailbox], results["dovecot"]["status"][mailbox]
+    (ps, p), (ds, d) = results["petrel"]["status"][mailbox], results["dovecot"]["status"][mailbox]
+    assert ps == ds, f"STATUS {mailbox}: petrel {ps} dovecot {ds}"
+    if p is None or d is None:
+        assert p == d, f"STATUS {mailbox}:\n  petrel:  {p}\n  dovecot: {d}"
+        return
+    p, d = dict(p), dict(d)
+    # RECENT: see INTENDED (\\Recent is per-session; Petrel reports none).
+    p.pop("RECENT"), d.pop("RECENT")
+    if mailbox == "INBOX" and "SIZE" in p and "SIZE" in d:
+        # The messages Petrel sizes with raw line ends (KNOWN_BUGS) may make
+        # the sums differ, by exactly what their RFC822.SIZEs differ.
+        extra = sum(int(results["dovecot"]["fetch"][n][0]["RFC822.SIZE"]) -
+                    int(results["petrel"]["fetch"][n][0]["RFC822.SIZE"])
+                    for n in BY_NAME if known_bug(n))
+        assert int(d.pop("SIZE")) - int(p.pop("SIZE")) == extra, \
+            "STATUS INBOX SIZE: only the messages of KNOWN_BUGS may differ"
     assert p == d, f"STATUS {mailbox}:\n  petrel:  {p}\n  dovecot: {d}"
 
 
