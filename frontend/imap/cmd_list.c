@@ -218,8 +218,14 @@ static void write_entry(struct buf *out, const struct list_state *st, const stru
     buf_puts(out, st->lsub ? "* LSUB (" : "* LIST (");
     const char *sp = "";
     if (st->lsub) {
-        if (!sel || !x->exists)
+        /* \Noselect only for an unsubscribed parent that the "%" rule
+         * returns (RFC 3501 6.3.9); a subscribed name that is no mailbox is
+         * listed without it, and special-use attributes come along: the RFC
+         * leaves both open and this is what Dovecot 2.3 answers. */
+        if (!sel)
             buf_puts(out, "\\Noselect");
+        else if (x->exists && x->m->special_use && *x->m->special_use)
+            buf_puts(out, x->m->special_use);
     } else {
         if (!x->exists) {
             /* IMAP4rev2 has RFC 5258's attributes in its base LIST. */
