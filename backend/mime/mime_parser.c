@@ -86,7 +86,9 @@ struct mime_parser {
 static void text_emit(struct mime_parser *p, enum mime_text_kind kind, unsigned part,
                       const char *name, const char *data, size_t len)
 {
-    if (p->text_full || len == 0)
+    /* A header field with an empty value still counts: SEARCH FROM ""
+     * matches every message that has a From field (Dovecot 2.3). */
+    if (p->text_full || (len == 0 && kind == MIME_TEXT_BODY))
         return;
     size_t room = p->lim.max_text - p->text_total;
     if (len > room) {
@@ -96,7 +98,7 @@ static void text_emit(struct mime_parser *p, enum mime_text_kind kind, unsigned 
             len--;
         p->text_full = true;
     }
-    if (len == 0)
+    if (len == 0 && (kind == MIME_TEXT_BODY || p->text_full))
         return;
     p->text_total += len;
     if (p->text_fn) {
@@ -543,11 +545,36 @@ static int boundary_match(struct mime_parser *p, bool *epilogue)
     return best;
 }
 
+/* A boundary right after the empty line that ended the current part's
+ * header: that empty line is the newline the boundary owns (RFC 2046 5.1.1),
+ * so the header ends before it and the body is empty there. Dovecot 2.3
+ * answers BODY[n.MIME] "Content-Type: text/plain\r\n" for such a part.
+ * Returns true when the body start moved back. */
+static bool give_blank_line_to_boundary(struct mime_parser *p, uint64_t L)
+{
+    struct mime_part *m = P(p, p->cur);
+    if (p->st != S_BODY || m->body_off != L || L <= m->hdr_off ||
+        (m->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)))
+        return false;
+    bool crlf = p->line_prev_cr;
+    if (L - m->hdr_off < (crlf ? 2u : 1u))
+        return false;
+    m->body_off = L - (crlf ? 2 : 1);
+    m->hdr_lines--;
+    m->hdr_vsize -= 2;   /* CRLF, or LF counted as CRLF */
+    p->ps[p->cur].lf_body--;
+    if (!crlf)
+        p->ps[p->cur].bare_body--;
+    p->region_start = m->body_off;
+    return true;
+}
+
 static void on_boundary(struct mime_parser *p, int bi, bool epilogue)
 {
     unsigned owner = p->bnds[bi].part;
     uint64_t L = p->line_start;
-    unsigned nl = L == p->region_start ? 0 : (p->line_prev_cr ? 2 : 1);
+    bool moved = L == p->region_start && give_blank_line_to_boundary(p, L);
+    unsigned nl = L == p->region_start && !moved ? 0 : (p->line_prev_cr ? 2 : 1);
     uint64_t end = L - nl;
     uint64_t lf = p->line_lf - (nl ? 1 : 0);
     uint64_t bare = p->line_bare - (nl == 1 ? 1 : 0);

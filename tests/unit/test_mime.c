@@ -456,6 +456,25 @@ static const char textmsg[] =
     "iVBORw0KGgo=\r\n"
     "--T--\r\n";
 
+static void test_text_empty_field(void)
+{
+    /* fields with empty values are searchable text too (SEARCH FROM "") */
+    const char msg[] = "X-Empty:\r\nFrom:   \r\nTo: a@b\r\n\r\nbody\r\n";
+    struct sink s = {0};
+    struct mime_parser *p = mime_parser_new(NULL);
+    mime_parser_set_text_sink(p, sink_fn, &s);
+    mime_parser_feed(p, msg, sizeof msg - 1);
+    struct mime_result r;
+    mime_parser_finish(p, &r);
+    buf_append(&s.hdr, "", 1);
+    CHECK(strstr(buf_head(&s.hdr), "0 X-Empty=\n") != NULL);
+    CHECK(strstr(buf_head(&s.hdr), "0 From=\n") != NULL);
+    CHECK(strstr(buf_head(&s.hdr), "0 To=a@b\n") != NULL);
+    buf_free(&s.hdr);
+    buf_free(&s.body);
+    mime_result_free(&r);
+}
+
 static void test_text(void)
 {
     struct buf whole = {0};
@@ -545,6 +564,30 @@ static void test_dovecot_diff_findings(void)
     CHECK_STREQ(section(partless, &r.tree, "1.1"), "(none)");
     CHECK_STREQ(section(partless, &r.tree, "1.FOO"), "(none)");
     mime_result_free(&r);
+    /* an empty part: the empty line ending its header is the boundary's
+     * newline, so MIME has no blank line (Dovecot: "Content-Type: text/plain\r\n",
+     * then "" for a part that is only the empty line, "\r\n" when text follows) */
+    const char empty_parts[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                               "--b\r\nContent-Type: text/plain\r\n\r\n--b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n";
+    const char empty_lf[] = "Content-Type: multipart/mixed; boundary=b\n\n"
+                            "--b\nContent-Type: text/plain\n\n--b\n\n--b--\n";
+    for (size_t step = 0; step <= 1; step++) {
+        parse_steps(empty_parts, sizeof empty_parts - 1, step, NULL, &r);
+        CHECK_STREQ(section(empty_parts, &r.tree, "1.MIME"), "Content-Type: text/plain\r\n");
+        CHECK_STREQ(section(empty_parts, &r.tree, "1"), "");
+        CHECK_STREQ(section(empty_parts, &r.tree, "2.MIME"), "");
+        CHECK_STREQ(section(empty_parts, &r.tree, "3.MIME"), "\r\n");
+        CHECK_STREQ(section(empty_parts, &r.tree, "3"), "x");
+        CHECK_STREQ(bs(&r), "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)"
+                            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)"
+                            "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL)"
+                            " \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)");
+        mime_result_free(&r);
+        parse_steps(empty_lf, sizeof empty_lf - 1, step, NULL, &r);
+        CHECK_STREQ(section(empty_lf, &r.tree, "1.MIME"), "Content-Type: text/plain\n");
+        CHECK_STREQ(section(empty_lf, &r.tree, "2.MIME"), "");
+        mime_result_free(&r);
+    }
     const char local_only[] = "To: <user\r\n\r\nx";
     parse_steps(local_only, sizeof local_only - 1, 0, NULL, &r);
     CHECK_STREQ(buf_head(&r.envelope), "NIL NIL NIL NIL NIL ((NIL NIL \"user\" \"SYNTAX_ERROR\")) NIL NIL NIL NIL");
@@ -562,5 +605,6 @@ int main(void)
     test_deep();
     test_huge_header();
     test_text();
+    test_text_empty_field();
     return check_report();
 }
