@@ -5,6 +5,9 @@
 # one dpkg-query call decides, and apt-get only runs for what is missing.
 set -eu
 
+# dovecot-imapd is the reference server the differential tests compare
+# Petrel with (tests/integration/test_dovecot_diff.py; they start their own
+# on loopback, the packaged service is not used).
 PACKAGES="
   build-essential pkg-config
   libssl-dev libpq-dev libhiredis-dev libev-dev libprotobuf-c-dev
@@ -15,6 +18,7 @@ PACKAGES="
   clang libclang-rt-14-dev
   procps iproute2 util-linux
   haproxy
+  dovecot-imapd
 "
 # JavaScript test tools (the Kubernetes manifest validator, the imapflow
 # client) install their own npm packages from committed lock files; npm

@@ -66,8 +66,8 @@ say "building Petrel and petrel-bench"
 make --no-print-directory all >&2
 make --no-print-directory -f tests/bench/bench.mk build/bench/petrel-bench >&2
 
-# Dovecot itself is a dependency of this target only (tools/deps.sh lists
-# it too, once added there).
+# tools/deps.sh installs dovecot-imapd (tests/integration/test_dovecot_diff.py);
+# this target also needs the POP3 and LMTP servers.
 if ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap || ! -x /usr/lib/dovecot/pop3 || ! -x /usr/lib/dovecot/lmtp ]]; then
     ((EUID == 0)) || die "Dovecot is missing and we are not root: apt-get install dovecot-imapd dovecot-pop3d dovecot-lmtpd"
     say "installing Dovecot"

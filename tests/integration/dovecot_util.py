@@ -98,6 +98,18 @@ class Dovecot:
                 self.proc.wait()
 
 
+# Without root, chroot() is refused: the services that use one by default
+# run without (the documented set-up for an unprivileged Dovecot).
+NO_CHROOT = """
+service anvil {
+  chroot =
+}
+service imap-login {
+  chroot =
+}
+"""
+
+
 def _config(d, port, internal_user, login_user):
     # The first_valid_uid/gid of 1 let `nobody` (or the calling user) own mail;
     # mail_fsync=never because these folders are thrown away.
@@ -198,7 +210,8 @@ def dovecot_server():
         (d / "passwd").chmod(0o640)
     port = _free_port()
     conf = d / "dovecot.conf"
-    conf.write_text(_config(d, port, internal_user, login_user))
+    conf.write_text(_config(d, port, internal_user, login_user)
+                    + ("" if os.geteuid() == 0 else NO_CHROOT))
     out = open(d / "stdout.log", "wb")
     proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -168,6 +168,14 @@ SEARCH_INTENDED = {
     # is; Petrel keeps its text ("abc"), Dovecot drops it.
     "subject-unknown-charset": (lambda m, side: side == "petrel" and b"=?unknown-charset?" in m.data,
                                 "RFC 2047 6.2 unknown charset shown as written"),
+    # RFC 3501 6.4.4 FROM: "the specified string in the envelope
+    # structure's FROM field"; for a blank From: that field is NIL, which
+    # holds no string, not even "". Dovecot searches the header line and
+    # matches.
+    "from-empty-string": (lambda m, side: side == "dovecot" and
+                          re.search(rb"^From:[ \t]*\r\n", m.data.split(b"\r\n\r\n", 1)[0] + b"\r\n",
+                                    re.M | re.I) is not None,
+                          "RFC 3501 6.4.4: a blank From: is a NIL envelope field"),
     # RFC 3501 6.4.4 defines SENT* only by the Date: field. Without one,
     # Petrel uses INTERNALDATE and Dovecot 1970-01-01; for years before
     # 1970 (RFC 5322 allows any year from 1900), Dovecot's date is invalid
