@@ -362,7 +362,7 @@ class Gen:
             return (h + "Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n"
                     ).encode() + b"\x00\x01bin\x00ary\rbare-cr\r\n" + self.binary(200).replace(b"\n", b"") + b"\r\n"
         cte = "8bit" if i % 2 else ""
-        body = f"Content-Type: text/plain; charset=utf-8\n" + \
+        body = "Content-Type: text/plain; charset=utf-8\n" + \
             (f"Content-Transfer-Encoding: {cte}\n" if cte else "") + "\n" + self.uni_text(6)
         if i % 5 == 0:   # 8-bit parameter value and filename, unencoded
             body = self.multipart("mixed", [body, 'Content-Type: text/plain; name="résumé.txt"\n'

@@ -24,8 +24,6 @@ that are on purpose, each with its reason.
 
 import datetime
 import re
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -589,9 +587,7 @@ def collect_status(server):
 
 def run_server(server):
     """Everything one server answers, as plain data."""
-    t0 = time.monotonic()
     uids = append_all(server)
-    print(server.label, "append", time.monotonic() - t0, flush=True)
     uidname = {u: n for n, u in uids.items()}
     res = {"uids": uids, "structures": structures(server, uids)}
     res["searches"] = collect_searches(server, uidname)
@@ -625,9 +621,7 @@ def results(cluster, dovecot):  # noqa: F811  (dovecot is the imported fixture)
             def rest(label):
                 s = servers[label]
                 uids = first[label]["uids"]
-                t0 = time.monotonic()
                 out = {"fetch": fetch_all(s, uids, numbers)}
-                print(label, "fetch", time.monotonic() - t0, flush=True)
                 if binary:
                     out["binary"] = binary_all(s, uids, leaves)
                 setup_mailboxes(s)
