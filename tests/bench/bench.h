@@ -62,8 +62,21 @@ struct config {
     bool quiet;
     unsigned long seed;
     const char *label;                    /* printed as server=LABEL */
+    const char *name;                     /* printed as workload=NAME */
+    const char *search_from;              /* imap-big-mailbox: SEARCH FROM this */
+    int warmup;                           /* imap-big-mailbox: uncounted iterations */
+    int idle_port;                        /* idlers' IMAP port (0: --imap-port) */
+    int fanout_accounts;                  /* imap-idle-fanout: idlers spread over */
+    double setup;                         /* imap-idle-fanout: seconds to log idlers in */
+    int source_addrs;                     /* bind to 127.0.0.2.. (0: no bind) */
+    int procs;                            /* imap-idle-memory: processes sharing clients */
+    bool tls;                             /* implicit TLS on every connection */
+    const char *tls_ca;                   /* verify the server against this CA */
+    int id_base;                          /* first client id (--procs children) */
     struct sockaddr_storage addr[3];      /* resolved, by enum proto */
     socklen_t addrlen[3];
+    struct sockaddr_storage alt_addr;     /* --idle-port resolved */
+    socklen_t alt_addrlen;
 };
 
 extern struct config cfg;
@@ -90,7 +103,7 @@ struct resp {
     unsigned tag;          /* tagged IMAP: the number in "A<n>" */
 };
 
-enum cstate { C_IDLE, C_CONNECTING, C_OPEN, C_DONE };
+enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DONE };
 
 struct client {
     int id;
@@ -98,6 +111,8 @@ struct client {
     enum proto proto;
     enum cstate state;
     int fd;
+    void *ssl;              /* OpenSSL's SSL with --tls, else NULL */
+    bool alt;               /* connects to cfg.alt_addr when that is set */
     unsigned gen;           /* changes with every connect and close */
     ev_io rio, wio;
     ev_timer tmo;           /* per-operation timeout */
@@ -130,6 +145,7 @@ struct client {
     long cur;
     uint64_t bytes;
     bool got;               /* idle-fanout: saw this event's EXISTS */
+    double got_t;           /* idle-fanout: when (0: not in this event) */
     bool ready;
     bool gated;             /* holds one of the --ramp login slots */
     int rcpts;
@@ -145,6 +161,8 @@ void client_send(struct client *c, const void *data, size_t n);
 void client_sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void client_arm(struct client *c, double seconds);  /* 0: disarm */
 void client_later(struct client *c, double seconds);
+/* --tls: the client context, made once; false with a reason on stderr. */
+bool tls_init(void);
 bool resolve_host(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
                   bool allow_remote, char *err, size_t errlen);
 
@@ -166,6 +184,7 @@ long stat_count(int op);
 double stat_rate_of(int op);            /* after stat_print */
 double stat_pct_of(int op, double p);
 double stat_mbps_of(int op);
+double stat_max_of(int op);             /* milliseconds */
 
 /* Memory of the PIDs in a comma-separated list and all their descendants,
  * summed, in KiB: resident (VmRSS), proportional (Pss) and unique (USS:

@@ -8,4 +8,4 @@ BENCH_SRC    := $(wildcard tests/bench/*.c)
 
 build/bench/petrel-bench: $(BENCH_SRC) tests/bench/bench.h tests/bench/bench.mk
 	@mkdir -p build/bench
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRC) -lev
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRC) -lev -lssl -lcrypto

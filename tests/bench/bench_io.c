@@ -6,8 +6,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +159,69 @@ bool resolve_host(const char *host, int port, struct sockaddr_storage *ss, sockl
     return ok;
 }
 
+/* ------------------------------------------------------------------ TLS */
+
+static SSL_CTX *tls_ctx;
+
+/* Without --tls-ca the server is not verified: the bench only ever talks
+ * to loopback (or --allow-remote) servers it was pointed at, and measures
+ * the cost of the session, not of trust. */
+bool tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION)) {
+        fprintf(stderr, "petrel-bench: cannot make a TLS context\n");
+        return false;
+    }
+    if (cfg.tls_ca) {
+        if (SSL_CTX_load_verify_locations(tls_ctx, cfg.tls_ca, 0) != 1) {
+            fprintf(stderr, "petrel-bench: --tls-ca %s: cannot load it\n", cfg.tls_ca);
+            return false;
+        }
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, 0);
+    }
+    return true;
+}
+
+/* Reads or writes through TLS when the client has it. Returns what
+ * read(2)/write(2) would, with EAGAIN when OpenSSL needs the socket to be
+ * readable or writable first (*want_write says which). */
+static ssize_t io_read(struct client *c, void *buf, size_t n, bool *want_write)
+{
+    *want_write = false;
+    if (!c->ssl)
+        return read(c->fd, buf, n);
+    int k = SSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+    if (k > 0)
+        return k;
+    int e = SSL_get_error(c->ssl, k);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want_write = e == SSL_ERROR_WANT_WRITE;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t io_write(struct client *c, const void *buf, size_t n)
+{
+    if (!c->ssl)
+        return write(c->fd, buf, n);
+    int k = SSL_write(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+    if (k > 0)
+        return k;
+    int e = SSL_get_error(c->ssl, k);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = EPROTO;
+    return -1;
+}
+
 /* ---------------------------------------------------------- connections */
 
 static void on_read(struct ev_loop *l, ev_io *w, int revents);
@@ -186,10 +252,28 @@ static void fail(struct client *c, const char *why, bool timeout)
 
 /* Starts a non-blocking connect to the client's protocol port; the workload
  * hears work_connected() once it completes, work_failed() if it does not. */
+/* --source-addrs N: client i connects from 127.0.0.(2 + i % N), so that
+ * more connections than one address has ephemeral ports (~28,000) can be
+ * open to one server port. IP_BIND_ADDRESS_NO_PORT leaves the port to
+ * connect(), which then only needs the 4-tuple to be unique. */
+static bool bind_source(struct client *c, int fd)
+{
+    if (cfg.source_addrs <= 0)
+        return true;
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    sin.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(c->id % cfg.source_addrs));
+    return bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+}
+
 void client_connect(struct client *c)
 {
     client_close(c);
-    int fam = cfg.addr[c->proto].ss_family;
+    bool alt = c->alt && cfg.alt_addrlen > 0;
+    const struct sockaddr_storage *to = alt ? &cfg.alt_addr : &cfg.addr[c->proto];
+    socklen_t tolen = alt ? cfg.alt_addrlen : cfg.addrlen[c->proto];
+    int fam = to->ss_family;
     int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         work_failed(c, strerror(errno), false);
@@ -198,6 +282,10 @@ void client_connect(struct client *c)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->fd = fd;
+    if (fam == AF_INET && !bind_source(c, fd)) {
+        fail(c, strerror(errno), false);
+        return;
+    }
     c->gen++;
     c->state = C_CONNECTING;
     bbuf_reset(&c->in);
@@ -212,7 +300,7 @@ void client_connect(struct client *c)
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     c->rio.data = c->wio.data = c;
     client_arm(c, cfg.timeout);
-    if (connect(fd, (struct sockaddr *)&cfg.addr[c->proto], cfg.addrlen[c->proto]) < 0 &&
+    if (connect(fd, (const struct sockaddr *)to, tolen) < 0 &&
         errno != EINPROGRESS) {
         fail(c, strerror(errno), false);
         return;
@@ -223,6 +311,10 @@ void client_connect(struct client *c)
 void client_close(struct client *c)
 {
     ev_timer_stop(loop, &c->tmo);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         ev_io_stop(loop, &c->rio);
         ev_io_stop(loop, &c->wio);
@@ -268,7 +360,7 @@ static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
 static bool flush(struct client *c)
 {
     while (bbuf_avail(&c->out) > 0) {
-        ssize_t n = write(c->fd, bbuf_data(&c->out), bbuf_avail(&c->out));
+        ssize_t n = io_write(c, bbuf_data(&c->out), bbuf_avail(&c->out));
         if (n > 0) {
             bbuf_consume(&c->out, (size_t)n);
             continue;
@@ -311,6 +403,41 @@ void client_sendf(struct client *c, const char *fmt, ...)
     client_send(c, tmp, (size_t)n);
 }
 
+/* The TCP connection (and with --tls its handshake) is up: reading
+ * starts, and the workload hears of it. */
+static void opened(struct client *c)
+{
+    c->state = C_OPEN;
+    ev_io_stop(loop, &c->wio);
+    ev_io_start(loop, &c->rio);
+    work_connected(c);
+    if (c->fd >= 0 && c->state == C_OPEN)
+        flush(c);
+}
+
+/* One step of the TLS handshake, from either watcher. */
+static void handshake(struct client *c)
+{
+    int k = SSL_connect(c->ssl);
+    if (k == 1) {
+        opened(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, k);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        ev_io_stop(loop, &c->rio);
+        ev_io_stop(loop, &c->wio);
+        ev_io_start(loop, e == SSL_ERROR_WANT_READ ? &c->rio : &c->wio);
+        return;
+    }
+    unsigned long err = ERR_get_error();
+    const char *reason = err ? ERR_reason_error_string(err) : NULL;
+    char why[160];
+    snprintf(why, sizeof why, "TLS handshake failed: %s", reason ? reason : "connection closed");
+    ERR_clear_error();
+    fail(c, why, false);
+}
+
 static void on_write(struct ev_loop *l, ev_io *w, int revents)
 {
     (void)l, (void)revents;
@@ -323,12 +450,20 @@ static void on_write(struct ev_loop *l, ev_io *w, int revents)
             fail(c, strerror(err), false);
             return;
         }
-        c->state = C_OPEN;
-        ev_io_stop(loop, &c->wio);
-        ev_io_start(loop, &c->rio);
-        work_connected(c);
-        if (c->fd < 0 || c->state != C_OPEN)
+        if (!cfg.tls) {
+            opened(c);
             return;
+        }
+        c->ssl = SSL_new(tls_ctx);
+        if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+            fail(c, "cannot make a TLS session", false);
+            return;
+        }
+        c->state = C_HANDSHAKE;
+    }
+    if (c->state == C_HANDSHAKE) {
+        handshake(c);
+        return;
     }
     flush(c);
 }
@@ -507,11 +642,17 @@ static void on_read(struct ev_loop *l, ev_io *w, int revents)
 {
     (void)l, (void)revents;
     struct client *c = w->data;
+    if (c->state == C_HANDSHAKE) {
+        handshake(c);
+        return;
+    }
     size_t budget = READ_BUDGET;
-    bool eof = false;
-    while (budget > 0) {
+    bool eof = false, want_write = false;
+    /* OpenSSL may hold decrypted bytes the socket will never signal again:
+     * those are read whatever the budget. */
+    while (budget > 0 || (c->ssl && SSL_pending(c->ssl) > 0)) {
         bbuf_reserve(&c->in, 65536);
-        ssize_t n = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len - 1);
+        ssize_t n = io_read(c, c->in.p + c->in.len, c->in.cap - c->in.len - 1, &want_write);
         if (n > 0) {
             c->in.len += (size_t)n;
             budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
@@ -519,8 +660,11 @@ static void on_read(struct ev_loop *l, ev_io *w, int revents)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (want_write)
+                ev_io_start(loop, &c->wio);
             break;
+        }
         if (n < 0) {
             fail(c, strerror(errno), false);
             return;

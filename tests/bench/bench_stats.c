@@ -164,6 +164,11 @@ double stat_pct_of(int op, double p)
     return op >= 0 ? pct(&ops[op], p) : 0;
 }
 
+double stat_max_of(int op)
+{
+    return op >= 0 ? ops[op].max_ms : 0;
+}
+
 double stat_mbps_of(int op)
 {
     return op >= 0 ? (double)ops[op].bytes_in_window / win_secs / 1e6 : 0;

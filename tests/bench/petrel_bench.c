@@ -17,13 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 struct config cfg;
 struct ev_loop *loop;
 
-/* imap-idle-fanout: seconds allowed for its idlers to log in. */
-#define SETUP_TIME 60.0
 
 /* ---------------------------------------------------------------- the run */
 
@@ -64,10 +68,15 @@ static struct {
     int gate;                /* logins in flight, at most cfg.ramp */
     bool event_active;
     double event_t0;
+    double ok_t;             /* when the event's APPEND got its tagged OK */
     ev_timer event_timer;
     bool measured;
     int measured_clients;
     struct mem mem0, mem1;
+    /* imap-big-mailbox: what the last counted iteration saw */
+    uint32_t big_exists;
+    int big_unseen;
+    long big_from;
 } R;
 
 static void finish(struct client *c);
@@ -856,7 +865,7 @@ static void fill_response(struct client *c, const struct resp *r)
  * each idler's EXISTS. One event at a time; an iteration is one event. */
 
 enum { IF_SELECT = S_MAIN, IF_IDLE, IF_IDLING, IF_DONE, IF_APPENDING, IF_WAIT };
-static int op_exists, op_fan_append;
+static int op_exists, op_exists_ok, op_fan_append;
 
 static int fanout_prepare(void)
 {
@@ -865,6 +874,7 @@ static int fanout_prepare(void)
         exit(2);
     }
     op_exists = stat_op("EXISTS-latency");
+    op_exists_ok = stat_op("EXISTS-after-OK");
     op_fan_append = stat_op("APPEND");
     op_idle = stat_op("IDLE");
     op_done = stat_op("IDLE-DONE");
@@ -878,8 +888,11 @@ static void fanout_start(struct client *c)
         finish(c);
         return;
     }
-    c->user = 1;
     c->role = c->id == 0;   /* 1: the appender */
+    /* The appender and every --fanout-accounts'th idler use account 1; the
+     * other idlers sit on accounts 2.. as the background load. */
+    c->user = c->role ? 1 : (c->id - 1) % cfg.fanout_accounts + 1;
+    c->alt = c->role == 0;  /* idlers on --idle-port when given */
     if (c->role == 0 && !gate_enter(c))
         return;
     c->got = c->in_iter = false;
@@ -942,10 +955,12 @@ static void fanout_event_start(void)
         ev_timer_start(loop, &R.hard_timer);
     }
     R.expect = R.got = 0;
+    R.ok_t = 0;
     for (int i = 1; i < R.ncl; i++) {
         struct client *c = &R.cl[i];
         c->got = true;
-        if (c->fd >= 0 && c->step == IF_IDLING) {
+        c->got_t = 0;
+        if (c->fd >= 0 && c->step == IF_IDLING && c->user == 1) {
             c->got = false;
             R.expect++;
         }
@@ -966,11 +981,18 @@ static void fanout_event_end(void)
     R.event_active = false;
     ev_timer_stop(loop, &R.event_timer);
     struct client *a = &R.cl[0];
-    for (int i = 1; i < R.ncl; i++)
-        if (!R.cl[i].got) {
+    for (int i = 1; i < R.ncl; i++) {
+        struct client *c = &R.cl[i];
+        if (!c->got) {
             stat_timeout(op_exists);
-            R.cl[i].got = true;
+            c->got = true;
         }
+        /* From the APPEND's tagged OK (the issue's definition): an EXISTS
+         * that came first counts as 0. */
+        if (c->got_t > 0 && R.ok_t > 0)
+            stat_ok(op_exists_ok, c->got_t > R.ok_t ? c->got_t - R.ok_t : 0, 0);
+        c->got_t = 0;
+    }
     if (R.got == R.expect)
         iter_end(a, 0);
     else {
@@ -1042,7 +1064,8 @@ static void fanout_response(struct client *c, const struct resp *r)
         if (c->role == 0 && c->exists > before && c->step == IF_IDLING && !c->got &&
             R.event_active) {
             c->got = true;
-            stat_ok(op_exists, now_s() - R.event_t0, 0);
+            c->got_t = now_s();
+            stat_ok(op_exists, c->got_t - R.event_t0, 0);
             if (++R.got >= R.expect && R.cl[0].step == IF_WAIT)
                 fanout_event_end();
         }
@@ -1080,6 +1103,7 @@ static void fanout_response(struct client *c, const struct resp *r)
         break;
     case IF_APPENDING:
         op_end(c, 0);
+        R.ok_t = now_s();
         c->step = IF_WAIT;
         if (R.got >= R.expect)
             fanout_event_end();
@@ -1197,15 +1221,53 @@ static void on_settled(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 /* The deadline came before every client was ready: measure what is. */
+/* --procs: a child's pipes to its parent, which reads the memory. */
+static struct {
+    int status_fd;           /* "READY n\n" goes here once; -1: not a child */
+    int release_fd;          /* EOF here: the parent has measured */
+    ev_io release;
+    bool reported;
+} child = { -1, -1 };
+
+static void on_release(struct ev_loop *l, ev_io *w, int revents)
+{
+    (void)revents;
+    ev_io_stop(l, w);
+    memory_release();
+}
+
+/* Tells the parent how many sessions are ready, then waits for its word
+ * (or the hard stop) before letting them go. */
+static void child_report(void)
+{
+    if (child.reported)
+        return;
+    child.reported = true;
+    R.measured = true;
+    dprintf(child.status_fd, "READY %d\n", R.ready);
+    close(child.status_fd);
+    ev_io_init(&child.release, on_release, child.release_fd, EV_READ);
+    ev_io_start(loop, &child.release);
+}
+
 static void memory_stop(void)
 {
     ev_timer_stop(loop, &settle_timer);
+    if (child.status_fd >= 0) {
+        stop_starting();
+        child_report();
+        return;
+    }
     memory_measure();
     memory_release();
 }
 
 static void memory_check(void)
 {
+    if (R.ready == R.ncl && child.status_fd >= 0) {
+        child_report();
+        return;
+    }
     if (R.ready == R.ncl && !ev_is_active(&settle_timer) && !R.measured) {
         ev_timer_set(&settle_timer, cfg.settle, 0);
         ev_timer_start(loop, &settle_timer);
@@ -1280,27 +1342,174 @@ static void memory_failed(struct client *c)
 
 static void memory_summary(void)
 {
+    if (child.status_fd >= 0)
+        return;   /* the parent prints the memory */
     memory_measure();
     int n = R.measured_clients > 0 ? R.measured_clients : 1;
     const struct mem *a = &R.mem0, *b = &R.mem1;
     double rss = (double)(b->rss - a->rss) / n, pss = (double)(b->pss - a->pss) / n;
     double uss = (double)(b->uss - a->uss) / n;
-    printf("RESULT server=%s workload=imap-idle-memory op=memory clients=%d "
+    printf("RESULT server=%s workload=%s op=memory clients=%d "
            "rss_before_kib=%ld rss_after_kib=%ld pss_before_kib=%ld pss_after_kib=%ld "
            "uss_before_kib=%ld uss_after_kib=%ld procs_before=%d procs_after=%d "
            "kib_per_client_uss=%.1f kib_per_client_pss=%.1f kib_per_client_rss=%.1f\n",
-           cfg.label, n, a->rss, b->rss, a->pss, b->pss, a->uss, b->uss, a->procs, b->procs, uss,
+           cfg.label, cfg.name, n, a->rss, b->rss, a->pss, b->pss, a->uss, b->uss, a->procs, b->procs, uss,
            pss, rss);
     /* USS (private pages) is the memory one more session really costs;
      * PSS also moves shared library pages around, RSS counts them again
      * in every process. */
-    printf("SUMMARY server=%s workload=imap-idle-memory metric=kib_per_client_uss value=%.1f "
-           "better=lower\n", cfg.label, uss);
-    printf("SUMMARY server=%s workload=imap-idle-memory metric=kib_per_client_pss value=%.1f "
-           "better=lower\n", cfg.label, pss);
+    printf("SUMMARY server=%s workload=%s metric=kib_per_client_uss value=%.1f "
+           "better=lower\n", cfg.label, cfg.name, uss);
+    printf("SUMMARY server=%s workload=%s metric=kib_per_client_pss value=%.1f "
+           "better=lower\n", cfg.label, cfg.name, pss);
+    printf("SUMMARY server=%s workload=%s metric=kib_per_client_rss value=%.1f "
+           "better=lower\n", cfg.label, cfg.name, rss);
     if (!cfg.quiet)
         printf("memory: %d sessions, %d -> %d processes; per session: USS %.1f KiB, PSS %.1f KiB, "
                "RSS %.1f KiB\n", n, a->procs, b->procs, uss, pss, rss);
+}
+
+/* ---- imap-big-mailbox: one session on a large INBOX (run.sh grows
+ * account 1 to 100,000 messages); an iteration is SELECT INBOX, UID FETCH
+ * 1:* (UID FLAGS), SEARCH UNSEEN, SEARCH FROM --search-from, UNSELECT, each
+ * timed from the command's first byte sent to its tagged OK. The first
+ * --warmup iterations are not counted: they measure cold caches (Dovecot
+ * builds its index of a new Maildir there), not the steady state. */
+
+enum { BM_SELECT = S_MAIN, BM_UIDS, BM_UNSEEN, BM_FROM, BM_UNSELECT };
+static int op_unseen, op_from, op_unselect;
+
+static int big_prepare(void)
+{
+    if (cfg.clients != 1) {
+        fprintf(stderr, "petrel-bench: imap-big-mailbox runs one session (--clients 1)\n");
+        exit(2);
+    }
+    op_uids = stat_op("UID-FETCH-FLAGS");
+    op_unseen = stat_op("SEARCH-UNSEEN");
+    op_from = stat_op("SEARCH-FROM");
+    op_unselect = stat_op("UNSELECT");
+    R.op_iter = stat_op("iteration");
+    return 0;
+}
+
+/* The op to time, or -1 during the warm-up. */
+static int big_op(struct client *c, int op)
+{
+    return c->left > 0 ? -1 : op;
+}
+
+static void big_next(struct client *c)
+{
+    if (c->left <= 0 && !may_begin(c)) {
+        imap_logout(c);
+        return;
+    }
+    c->step = BM_SELECT;
+    c->exists = 0;
+    imap_cmd(c, big_op(c, R.op_select), "SELECT INBOX");
+}
+
+static void big_after_login(struct client *c)
+{
+    c->left = cfg.warmup;
+    big_next(c);
+}
+
+/* Counts the numbers of "* SEARCH n n n ..." (or an ESEARCH COUNT). */
+static long search_hits(const struct resp *r)
+{
+    if (r->len < 6 || strncasecmp(r->text, "SEARCH", 6) != 0)
+        return -1;
+    long n = 0;
+    for (size_t i = 6; i < r->len; i++)
+        if (r->text[i] == ' ' && i + 1 < r->len && r->text[i + 1] >= '0' && r->text[i + 1] <= '9')
+            n++;
+    return n;
+}
+
+static void big_response(struct client *c, const struct resp *r)
+{
+    if (imap_common(c, r))
+        return;
+    if (r->kind == R_UNTAGGED) {
+        if (c->step == BM_UIDS && is_fetch(r))
+            c->cur++;
+        long hits = search_hits(r);
+        if (hits >= 0)
+            c->cur = hits;
+        return;
+    }
+    if (r->kind != R_TAGGED)
+        return;
+    switch (c->step) {
+    case BM_SELECT:
+        op_end(c, 0);
+        if (c->exists == 0) {
+            op_fail(c, "INBOX is empty (fill it first)");
+            return;
+        }
+        c->step = BM_UIDS;
+        c->cur = 0;
+        imap_cmd(c, big_op(c, op_uids), "UID FETCH 1:* (UID FLAGS)");
+        break;
+    case BM_UIDS:
+        op_end(c, 0);
+        if (c->cur != (long)c->exists) {
+            char why[128];
+            snprintf(why, sizeof why, "UID FETCH 1:* gave %ld FETCH responses for %u EXISTS",
+                     c->cur, c->exists);
+            op_fail(c, why);
+            return;
+        }
+        c->step = BM_UNSEEN;
+        c->cur = -1;
+        imap_cmd(c, big_op(c, op_unseen), "SEARCH UNSEEN");
+        break;
+    case BM_UNSEEN:
+        op_end(c, 0);
+        if (c->cur < 0) {
+            op_fail(c, "SEARCH UNSEEN without a SEARCH response");
+            return;
+        }
+        c->rcpts = (int)c->cur;
+        c->step = BM_FROM;
+        c->cur = -1;
+        imap_cmd(c, big_op(c, op_from), "SEARCH FROM \"%s\"", cfg.search_from);
+        break;
+    case BM_FROM:
+        op_end(c, 0);
+        if (c->cur < 0) {
+            op_fail(c, "SEARCH FROM without a SEARCH response");
+            return;
+        }
+        c->bytes = (uint64_t)c->cur;
+        c->step = BM_UNSELECT;
+        imap_cmd(c, big_op(c, op_unselect), "UNSELECT");
+        break;
+    case BM_UNSELECT:
+        op_end(c, 0);
+        if (c->left > 0) {
+            c->left--;
+        } else {
+            iter_end(c, 0);
+            R.big_exists = c->exists;
+            R.big_unseen = c->rcpts;
+            R.big_from = (long)c->bytes;
+        }
+        big_next(c);
+        break;
+    case S_LOGOUT:
+        finish(c);
+        break;
+    }
+}
+
+static void big_summary(void)
+{
+    printf("RESULT server=%s workload=%s op=mailbox messages=%u unseen_hits=%d from_hits=%ld "
+           "search_from=%s\n", cfg.label, cfg.name, R.big_exists, R.big_unseen, R.big_from,
+           cfg.search_from);
 }
 
 /* ------------------------------------------------------------------ POP3 */
@@ -1597,6 +1806,9 @@ static const struct workload workloads[] = {
       0, 0 },
     { "fill", PROTO_IMAP, "APPEND", 5000, 50000, fill_prepare, fill_start, fill_after_login,
       fill_response, 0, 0 },
+    { "imap-big-mailbox", PROTO_IMAP, "SELECT+UID FETCH+2 SEARCH+UNSELECT", 0, 0, big_prepare,
+      append_start /* one persistent session */, big_after_login, big_response, 0,
+      big_summary },
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -1617,7 +1829,7 @@ static void summary(const char *metric, int op, double value, const char *better
 {
     (void)op;
     printf("SUMMARY server=%s workload=%s metric=%s value=%.3f better=%s\n", cfg.label,
-           R.w->name, metric, value, better);
+           cfg.name, metric, value, better);
 }
 
 static void print_summaries(void)
@@ -1636,6 +1848,8 @@ static void print_summaries(void)
     } else if (strcmp(n, "imap-idle-fanout") == 0) {
         summary("exists_p50_ms", op_exists, stat_pct_of(op_exists, 50), "lower");
         summary("exists_p99_ms", op_exists, stat_pct_of(op_exists, 99), "lower");
+        summary("after_ok_p50_ms", op_exists_ok, stat_pct_of(op_exists_ok, 50), "lower");
+        summary("after_ok_p99_ms", op_exists_ok, stat_pct_of(op_exists_ok, 99), "lower");
     } else if (strcmp(n, "pop3-download") == 0) {
         summary("mailboxes_per_s", it, stat_rate_of(it), "higher");
         summary("retr_mb_per_s", op_retr, stat_mbps_of(op_retr), "higher");
@@ -1643,6 +1857,15 @@ static void print_summaries(void)
     } else if (strcmp(n, "lmtp-deliver") == 0) {
         summary("deliveries_per_s", it, stat_rate_of(it), "higher");
         summary("delivery_p99_ms", it, stat_pct_of(it, 99), "lower");
+    } else if (strcmp(n, "imap-big-mailbox") == 0) {
+        summary("select_p50_ms", R.op_select, stat_pct_of(R.op_select, 50), "lower");
+        summary("select_max_ms", R.op_select, stat_max_of(R.op_select), "lower");
+        summary("uid_fetch_p50_ms", op_uids, stat_pct_of(op_uids, 50), "lower");
+        summary("uid_fetch_max_ms", op_uids, stat_max_of(op_uids), "lower");
+        summary("unseen_p50_ms", op_unseen, stat_pct_of(op_unseen, 50), "lower");
+        summary("unseen_max_ms", op_unseen, stat_max_of(op_unseen), "lower");
+        summary("from_p50_ms", op_from, stat_pct_of(op_from, 50), "lower");
+        summary("from_max_ms", op_from, stat_max_of(op_from), "lower");
     } else if (strcmp(n, "fill") == 0) {
         summary("appends_per_s", it, stat_rate_of(it), "higher");
     }
@@ -1675,6 +1898,9 @@ static void usage(FILE *f)
 "                     accounts (SKIP without --lmtp-port)\n"
 "  fill               top every account's INBOX up to --messages messages\n"
 "                     (deterministic content: two servers get the same mail)\n"
+"  imap-big-mailbox   one session on account 1's (large) INBOX: SELECT, UID FETCH\n"
+"                     1:* (UID FLAGS), SEARCH UNSEEN, SEARCH FROM, UNSELECT, each\n"
+"                     timed to its tagged OK; --warmup rounds first, uncounted\n"
 "\n"
 "options:\n"
 "  --host H             server address (default 127.0.0.1; loopback only\n"
@@ -1698,6 +1924,20 @@ static void usage(FILE *f)
 "  --ramp N             idle workloads: at most N logins in flight (default 16)\n"
 "  --seed N             random seed (default 1)\n"
 "  --label NAME         server=NAME in RESULT lines (default: server)\n"
+"  --name NAME          workload=NAME in RESULT/SUMMARY lines (default: the workload)\n"
+"  --search-from S      imap-big-mailbox: SEARCH FROM \"S\" (default sender1@example.org)\n"
+"  --warmup N           imap-big-mailbox: uncounted rounds first (default 1)\n"
+"  --idle-port P        imap-idle-fanout: the idlers' IMAP port, e.g. another\n"
+"                       frontend's (default: --imap-port, which the appender uses)\n"
+"  --fanout-accounts N  imap-idle-fanout: idlers spread over accounts 1..N; only\n"
+"                       account 1's see the APPENDs, the rest are load (default 1)\n"
+"  --setup S            imap-idle-fanout: seconds to log the idlers in (default 60)\n"
+"  --source-addrs N     connect from 127.0.0.2..127.0.0.N+1 (loopback IPv4 only):\n"
+"                       one source address has only ~28,000 ephemeral ports\n"
+"  --procs K            imap-idle-memory: K processes share the sessions (one\n"
+"                       process holds at most RLIMIT_NOFILE descriptors)\n"
+"  --tls                implicit TLS (point --imap-port at an IMAPS port)\n"
+"  --tls-ca FILE        verify the server's certificate against FILE\n"
 "  --allow-remote       permit a non-loopback --host\n"
 "  --quiet              only RESULT/SUMMARY/SKIP lines\n");
 }
@@ -1755,7 +1995,8 @@ static void parse_args(int argc, char **argv)
     enum { O_HOST = 256, O_IMAP, O_POP3, O_LMTP, O_PATTERN, O_USERS, O_PASSWORD, O_CLIENTS,
            O_DURATION, O_COUNT, O_TIMEOUT, O_WORKLOAD, O_PIDS, O_MESSAGES, O_MIN, O_MAX,
            O_HEADERS, O_BODIES, O_IDLE_MS, O_SETTLE, O_USE_IDLE, O_RAMP, O_SEED, O_LABEL, O_REMOTE,
-           O_QUIET, O_HELP };
+           O_QUIET, O_HELP, O_NAME, O_SEARCH_FROM, O_WARMUP, O_IDLE_PORT, O_FANOUT_ACCOUNTS,
+           O_SETUP, O_SOURCE_ADDRS, O_PROCS, O_TLS, O_TLS_CA };
     static const struct option opts[] = {
         { "host", 1, 0, O_HOST }, { "imap-port", 1, 0, O_IMAP }, { "pop3-port", 1, 0, O_POP3 },
         { "lmtp-port", 1, 0, O_LMTP }, { "user-pattern", 1, 0, O_PATTERN },
@@ -1770,12 +2011,19 @@ static void parse_args(int argc, char **argv)
         { "ramp", 1, 0, O_RAMP },
         { "seed", 1, 0, O_SEED }, { "label", 1, 0, O_LABEL },
         { "allow-remote", 0, 0, O_REMOTE }, { "quiet", 0, 0, O_QUIET },
-        { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+        { "help", 0, 0, O_HELP }, { "name", 1, 0, O_NAME },
+        { "search-from", 1, 0, O_SEARCH_FROM }, { "warmup", 1, 0, O_WARMUP },
+        { "idle-port", 1, 0, O_IDLE_PORT }, { "fanout-accounts", 1, 0, O_FANOUT_ACCOUNTS },
+        { "setup", 1, 0, O_SETUP }, { "source-addrs", 1, 0, O_SOURCE_ADDRS },
+        { "procs", 1, 0, O_PROCS }, { "tls", 0, 0, O_TLS }, { "tls-ca", 1, 0, O_TLS_CA },
+        { 0, 0, 0, 0 },
     };
     cfg = (struct config){ .host = "127.0.0.1", .user_pattern = "bench%d@example.com",
                            .users = 20, .password = "bench", .clients = 8, .duration = 10,
                            .timeout = 10, .messages = 500, .headers = 50, .bodies = 3,
-                           .settle = 2, .ramp = 16, .seed = 1, .label = "server" };
+                           .settle = 2, .ramp = 16, .seed = 1, .label = "server",
+                           .search_from = "sender1@example.org", .warmup = 1,
+                           .fanout_accounts = 1, .setup = 60, .procs = 1 };
     long min = -1, max = -1;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, 0)) != -1) {
@@ -1807,6 +2055,20 @@ static void parse_args(int argc, char **argv)
         case O_REMOTE: cfg.allow_remote = true; break;
         case O_QUIET: cfg.quiet = true; break;
         case O_HELP: usage(stdout); exit(0);
+        case O_NAME: cfg.name = optarg; break;
+        case O_SEARCH_FROM: cfg.search_from = optarg; break;
+        case O_WARMUP: cfg.warmup = (int)parse_long("--warmup", optarg, 0, 1000); break;
+        case O_IDLE_PORT: cfg.idle_port = (int)parse_long("--idle-port", optarg, 1, 65535); break;
+        case O_FANOUT_ACCOUNTS:
+            cfg.fanout_accounts = (int)parse_long("--fanout-accounts", optarg, 1, 10000000);
+            break;
+        case O_SETUP: cfg.setup = parse_double("--setup", optarg, 1, 3600); break;
+        case O_SOURCE_ADDRS:
+            cfg.source_addrs = (int)parse_long("--source-addrs", optarg, 0, 250);
+            break;
+        case O_PROCS: cfg.procs = (int)parse_long("--procs", optarg, 1, 64); break;
+        case O_TLS: cfg.tls = true; break;
+        case O_TLS_CA: cfg.tls_ca = optarg; break;
         default: usage(stderr); exit(2);
         }
     }
@@ -1827,6 +2089,25 @@ static void parse_args(int argc, char **argv)
         exit(2);
     }
     check_pattern(cfg.user_pattern);
+    if (!cfg.name)
+        cfg.name = R.w->name;
+    for (const char *p = cfg.name; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '=') {
+            fprintf(stderr, "petrel-bench: --name: no spaces or '='\n");
+            exit(2);
+        }
+    for (const char *p = cfg.search_from; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == '"' || *p == '\\' || *p == 127) {
+            fprintf(stderr, "petrel-bench: --search-from: no control characters, quotes or "
+                            "backslashes\n");
+            exit(2);
+        }
+    if (cfg.procs > 1 && strcmp(R.w->name, "imap-idle-memory") != 0) {
+        fprintf(stderr, "petrel-bench: --procs is for imap-idle-memory\n");
+        exit(2);
+    }
+    if (cfg.procs > cfg.clients)
+        cfg.procs = cfg.clients;
     for (const char *p = cfg.password; *p; p++)
         if ((unsigned char)*p < ' ' || *p == '"' || *p == '\\' || *p == 127) {
             fprintf(stderr, "petrel-bench: --password: no control characters, quotes or "
@@ -1875,10 +2156,117 @@ static void resolve(void)
     }
     char err[256];
     if (!resolve_host(cfg.host, port, &cfg.addr[R.w->proto], &cfg.addrlen[R.w->proto],
-                      cfg.allow_remote, err, sizeof err)) {
+                      cfg.allow_remote, err, sizeof err) ||
+        (cfg.idle_port && !resolve_host(cfg.host, cfg.idle_port, &cfg.alt_addr, &cfg.alt_addrlen,
+                                        cfg.allow_remote, err, sizeof err))) {
         fprintf(stderr, "petrel-bench: %s\n", err);
         exit(2);
     }
+    const struct sockaddr_in *in = (const void *)&cfg.addr[R.w->proto];
+    if (cfg.source_addrs > 0 &&
+        (in->sin_family != AF_INET || (ntohl(in->sin_addr.s_addr) >> 24) != 127)) {
+        fprintf(stderr, "petrel-bench: --source-addrs needs an IPv4 loopback --host\n");
+        exit(2);
+    }
+    if (cfg.tls && !tls_init())
+        exit(2);
+}
+
+/* --procs K: the sessions of imap-idle-memory are shared by K child
+ * processes, because one process may not hold more descriptors than its
+ * hard limit (RLIMIT_NOFILE, which only a privileged process can raise).
+ * The parent reads the memory before forking, waits for every child to
+ * report its sessions ready (or for the deadline), lets them settle, reads
+ * the memory again, then releases them. Returns -1 in a child (which runs
+ * its share as usual), else the exit status. */
+static int run_procs(void)
+{
+    memory_prepare();
+    int k = cfg.procs;
+    pid_t *pids = calloc((size_t)k, sizeof *pids);
+    int *status = calloc((size_t)k, sizeof *status), *release = calloc((size_t)k, sizeof *release);
+    int base = 0;
+    for (int i = 0; i < k; i++) {
+        int share = cfg.clients / k + (i < cfg.clients % k ? 1 : 0);
+        int sp[2], rp[2];
+        if (pipe2(sp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
+            perror("petrel-bench: pipe");
+            exit(1);
+        }
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("petrel-bench: fork");
+            exit(1);
+        }
+        if (pid == 0) {
+            for (int j = 0; j < i; j++)
+                close(status[j]), close(release[j]);
+            close(sp[0]);
+            close(rp[1]);
+            child.status_fd = sp[1];
+            child.release_fd = rp[0];
+            cfg.clients = share;
+            cfg.id_base = base;
+            cfg.procs = 1;
+            free(pids), free(status), free(release);
+            return -1;
+        }
+        close(sp[1]);
+        close(rp[0]);
+        pids[i] = pid;
+        status[i] = sp[0];
+        release[i] = rp[1];
+        base += share;
+    }
+    /* Each child reports at the latest at its own deadline. */
+    double until = now_s() + cfg.duration + 5;
+    int ready = 0, reported = 0;
+    char line[64];
+    while (reported < k && now_s() < until) {
+        struct pollfd pf[k];
+        for (int i = 0; i < k; i++)
+            pf[i] = (struct pollfd){ .fd = status[i], .events = status[i] >= 0 ? POLLIN : 0 };
+        if (poll(pf, (nfds_t)k, 200) <= 0)
+            continue;
+        for (int i = 0; i < k; i++) {
+            if (status[i] < 0 || !(pf[i].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t n = read(status[i], line, sizeof line - 1);
+            int v = 0;
+            if (n > 0) {
+                line[n] = 0;
+                if (sscanf(line, "READY %d", &v) == 1)
+                    ready += v;
+            }
+            close(status[i]);
+            status[i] = -1;
+            reported++;
+        }
+    }
+    struct timespec ts = { (time_t)cfg.settle, (long)((cfg.settle - (double)(time_t)cfg.settle) * 1e9) };
+    nanosleep(&ts, 0);
+    mem_read(cfg.pids, &R.mem1);
+    R.measured = true;
+    R.measured_clients = ready;
+    for (int i = 0; i < k; i++) {
+        if (status[i] >= 0)
+            close(status[i]);
+        close(release[i]);
+    }
+    int rc = 0;
+    for (int i = 0; i < k; i++) {
+        int st;
+        if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = 1;
+    }
+    fflush(stdout);
+    if (!cfg.quiet)
+        fprintf(stderr, "petrel-bench: %d of %d sessions were ready in %d processes\n", ready,
+                cfg.clients, k);
+    memory_summary();
+    free(pids), free(status), free(release);
+    return ready > 0 ? rc : 1;
 }
 
 /* Enough descriptors for every client (and a few for /proc). */
@@ -1905,6 +2293,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv);
     resolve();
+    if (cfg.procs > 1) {
+        int rc = run_procs();
+        if (rc >= 0)
+            return rc;
+    }
     raise_fd_limit();
     loop = EV_DEFAULT;
 
@@ -1919,7 +2312,7 @@ int main(int argc, char **argv)
     R.ncl = cfg.clients + (R.w->start == fanout_start ? 1 : 0);
     R.cl = calloc((size_t)R.ncl, sizeof *R.cl);
     for (int i = 0; i < R.ncl; i++)
-        client_init(&R.cl[i], i, R.w->proto);
+        client_init(&R.cl[i], cfg.id_base + i, R.w->proto);
     ev_init(&R.event_timer, on_event_timeout);
     ev_init(&settle_timer, on_settled);
 
@@ -1927,7 +2320,7 @@ int main(int argc, char **argv)
     if (R.op_iter < 0)
         R.op_iter = stat_op("session");
     if (prep != 0 || R.skipped) {
-        printf("SKIP server=%s workload=%s reason=\"%s\"\n", cfg.label, R.w->name, R.skip_reason);
+        printf("SKIP server=%s workload=%s reason=\"%s\"\n", cfg.label, cfg.name, R.skip_reason);
         return 0;
     }
     if (!cfg.quiet)
@@ -1942,7 +2335,7 @@ int main(int argc, char **argv)
     R.t_start = now_s();
     /* imap-idle-fanout measures from its first event on; logging its
      * idlers in may take up to SETUP_TIME more. */
-    double setup = R.w->start == fanout_start ? SETUP_TIME : 0;
+    double setup = R.w->start == fanout_start ? cfg.setup : 0;
     R.deadline = R.t_start + cfg.duration + setup;
     stat_window(R.t_start, R.deadline);
     R.active = R.ncl;
@@ -1966,7 +2359,7 @@ int main(int argc, char **argv)
         ev_run(loop, 0);
 
     if (R.skipped) {
-        printf("SKIP server=%s workload=%s reason=\"%s\"\n", cfg.label, R.w->name, R.skip_reason);
+        printf("SKIP server=%s workload=%s reason=\"%s\"\n", cfg.label, cfg.name, R.skip_reason);
         return 0;
     }
     for (int i = 0; i < R.ncl; i++)
@@ -1977,8 +2370,8 @@ int main(int argc, char **argv)
     if (R.failures_logged > 10 && !cfg.quiet)
         fprintf(stderr, "petrel-bench: %ld more failures not shown\n", R.failures_logged - 10);
     if (!cfg.quiet)
-        printf("# %s: %s per iteration\n", R.w->name, R.w->what);
-    stat_print(R.w->name);
+        printf("# %s: %s per iteration\n", cfg.name, R.w->what);
+    stat_print(cfg.name);
     if (R.w->summary)
         R.w->summary();
     print_summaries();
