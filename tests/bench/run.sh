@@ -113,6 +113,7 @@ cleanup() {
     local rc=$?
     set +e
     stop_dovecot
+    fresh_frontend_stop
     deploy/local/cluster down --dir "$W/petrel" >/dev/null 2>&1
     deploy/local/cluster down --dir "$W/scale" >/dev/null 2>&1
     if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "kept $W"; else rm -rf -- "$W"; fi
@@ -131,7 +132,6 @@ P_IMAP=${PETREL_IMAP_PORTS%%,*}
 P_POP3=${PETREL_POP3_PORTS%%,*}
 P_LMTP=${PETREL_LMTP_PORTS:-}
 P_LMTP=${P_LMTP%%,*}
-P_PIDS=$PETREL_FRONTEND_PIDS,$PETREL_BACKEND_PIDS
 
 addr() { printf '%s' "${PATTERN/\%d/$1}"; }
 say "creating $USERS accounts in Petrel"
@@ -259,10 +259,41 @@ bench() {  # bench LABEL IMAP POP3 LMTP [args...]
         ${lmtp:+--lmtp-port "$lmtp"} --user-pattern "$PATTERN" --users "$USERS" \
         --password "$PASSWORD" --timeout "$TIMEOUT" "$@"
 }
+# A memory figure needs a frontend that has had no sessions yet: a worker's
+# heap keeps what earlier workloads freed and reuses it for the next
+# sessions, which then look nearly free (2 KiB a session after the other
+# workloads, against 5-9 on a fresh one). So with FRESH=1 Petrel's run
+# gets a frontend of its own, started from the cluster's frontend
+# configuration (same backends, Redis and workers) on another port, and
+# stopped after. (Dovecot starts an imap process per session anyway.)
+FRESH=0 FRESH_PID=""
+fresh_frontend_start() {
+    FRESH_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    grep -vE '^(node|[a-z0-9]+_listen) ' "$W/petrel/conf/frontend1.conf" >"$W/fresh.conf"
+    printf 'node = fresh\nimap_listen = 127.0.0.1:%s\n' "$FRESH_PORT" >>"$W/fresh.conf"
+    setsid bin/petrel-frontend --config "$W/fresh.conf" </dev/null >>"$W/fresh.log" 2>&1 &
+    FRESH_PID=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$FRESH_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "a fresh frontend did not start (see $W/fresh.log)"
+}
+fresh_frontend_stop() {
+    [[ -n $FRESH_PID ]] || return 0
+    kill -TERM "$FRESH_PID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$FRESH_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$FRESH_PID" 2>/dev/null && kill -KILL "$FRESH_PID"
+    FRESH_PID=""
+}
 run_one() {  # run_one SERVER NAME ROUND [args...]
     local s=$1 name=$2 r=$3
     shift 3
-    if [[ $s == petrel ]]; then
+    if [[ $s == petrel && $FRESH == 1 ]]; then
+        fresh_frontend_start
+        bench petrel "$FRESH_PORT" "$P_POP3" "$P_LMTP" "$@" --pids "$FRESH_PID${PIDS_P:+,$PIDS_P}"
+        fresh_frontend_stop
+    elif [[ $s == petrel ]]; then
         bench petrel "$P_IMAP" "$P_POP3" "$P_LMTP" "$@" ${PIDS_P:+--pids "$PIDS_P"}
     else
         bench dovecot "$D_IMAP" "$D_POP3" "$D_LMTP" "$@" ${PIDS_D:+--pids "$PIDS_D"}
@@ -325,7 +356,7 @@ SEARCH_FROM=$(psql "$PETREL_PG_URL" -X -tA -c "
 say "set-up took $((SECONDS - T0)) s; running: $WORKLOADS"
 
 for w in $WORKLOADS; do
-    PIDS_P="" PIDS_D=""
+    PIDS_P="" PIDS_D="" FRESH=0
     say "$w"
     case $w in
         imap-sync | imap-fetch-bodies | imap-append | pop3-download | lmtp-deliver)
@@ -333,7 +364,9 @@ for w in $WORKLOADS; do
         imap-idle-fanout)
             run_both "$w" --workload "$w" --clients "$FANOUT_CLIENTS" --duration "$DURATION" ;;
         imap-idle-memory)
-            PIDS_P=$P_PIDS PIDS_D=$DOVECOT_PID
+            # Petrel: a fresh frontend (see fresh_frontend_start) and the
+            # backends, the counterpart of all of Dovecot's processes.
+            FRESH=1 PIDS_P=$PETREL_BACKEND_PIDS PIDS_D=$DOVECOT_PID
             # The duration bounds the log-in phase; the run ends once memory
             # has been read.
             run_both "$w" --workload "$w" --clients "$IDLE_CLIENTS" \
@@ -344,7 +377,7 @@ for w in $WORKLOADS; do
             # under 1 MiB each), all of Dovecot (an imap process a session).
             run_both "$w" --workload "$w" --clients 1 --count 10 --warmup 1 --duration 600 \
                 --timeout 120 --user-pattern "$BIG_PATTERN" --users 1 --search-from "$SEARCH_FROM"
-            PIDS_P=$PETREL_FRONTEND_PIDS PIDS_D=$DOVECOT_PID
+            FRESH=1 PIDS_D=$DOVECOT_PID
             run_both "$w+mem" --workload imap-idle-memory --name "$w" --clients 20 \
                 --duration 120 --timeout 60 --user-pattern "$BIG_PATTERN" --users 1 ;;
         *) die "unknown workload $w" ;;
