@@ -180,6 +180,10 @@ bool tls_init(void)
         }
         SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, 0);
     }
+    /* The output buffer may grow (and move) while a write waits to be
+     * retried; idle connections give their buffers back. */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
     return true;
 }
 
@@ -250,8 +254,6 @@ static void fail(struct client *c, const char *why, bool timeout)
     work_failed(c, why, timeout);
 }
 
-/* Starts a non-blocking connect to the client's protocol port; the workload
- * hears work_connected() once it completes, work_failed() if it does not. */
 /* --source-addrs N: client i connects from 127.0.0.(2 + i % N), so that
  * more connections than one address has ephemeral ports (~28,000) can be
  * open to one server port. IP_BIND_ADDRESS_NO_PORT leaves the port to
@@ -267,6 +269,9 @@ static bool bind_source(struct client *c, int fd)
     return bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
 }
 
+/* Starts a non-blocking connect to the client's protocol port (or the
+ * idlers' --idle-port); the workload hears work_connected() once it (and
+ * with --tls the handshake) completes, work_failed() if it does not. */
 void client_connect(struct client *c)
 {
     client_close(c);

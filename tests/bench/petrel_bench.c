@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,7 +28,6 @@
 
 struct config cfg;
 struct ev_loop *loop;
-
 
 /* ---------------------------------------------------------------- the run */
 
@@ -962,6 +962,7 @@ static void fanout_event_start(void)
     R.expect = R.got = 0;
     R.ok_t = 0;
     if (R.iters_started == 1) {
+        ev_timer_stop(loop, &R.setup_timer);
         for (int i = 1; i < R.ncl; i++)
             R.idlers += R.cl[i].fd >= 0 && R.cl[i].step == IF_IDLING;
     }
@@ -1918,8 +1919,9 @@ static void usage(FILE *f)
 "                     +FLAGS \\Seen, IDLE/DONE (if offered), LOGOUT; per iteration\n"
 "  imap-append        APPEND of --min-size..--max-size messages to 'Bench'\n"
 "  imap-fetch-bodies  FETCH BODY.PEEK[] of random messages of INBOX\n"
-"  imap-idle-fanout   one appender, the other clients IDLE on account 1's INBOX;\n"
-"                     latency from APPEND to each EXISTS (SKIP without IDLE)\n"
+"  imap-idle-fanout   one appender on account 1, the other clients IDLE (see\n"
+"                     --fanout-accounts, --idle-port); latency from the APPEND sent\n"
+"                     and from its tagged OK to each EXISTS (SKIP without IDLE)\n"
 "  imap-idle-memory   --clients sessions selected and idle; memory of --pids (and\n"
 "                     descendants) before and after, KiB per session\n"
 "  pop3-download      USER/PASS, STAT, UIDL, RETR all, QUIT; per iteration\n"
