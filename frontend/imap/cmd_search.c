@@ -1,6 +1,8 @@
 /* SEARCH and UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4), with ESEARCH's
- * RETURN (MIN MAX COUNT ALL) (RFC 4731). An IMAP4rev2 session always gets
- * ESEARCH; an IMAP4rev1 one "* SEARCH" unless it asked with RETURN.
+ * RETURN (MIN MAX COUNT ALL) (RFC 4731) and SEARCHRES's SAVE and "$"
+ * (RFC 5182: the result is kept as UIDs in the selection, imap_session.h).
+ * An IMAP4rev2 session always gets ESEARCH; an IMAP4rev1 one "* SEARCH"
+ * unless it asked with RETURN.
  *
  * The program is parsed here into a SearchKey tree and run by the backend
  * as one SQL query (backend/op_search.c). This session owns the sequence
@@ -37,7 +39,7 @@
 /* Ranges written in one sequence set. */
 #define MAX_SEARCH_SET_RANGES 10000
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
 
 struct search_state {
     unsigned ret;        /* RETURN options; 0: a plain SEARCH answer */
@@ -280,11 +282,15 @@ static Petrel__SearchKey *set_key(struct sparse *ps, const char *d, size_t len, 
     uint32_t max = uid ? (sel->count ? sel->uids[sel->count - 1] : 0) : sel->count;
     if (imap_seqset_parse(d, len, IMAP_SEQSET_UID, max, MAX_SEARCH_SET_RANGES, &set, &err) < 0)
         return fail(ps, "Invalid sequence set: %s", err);
-    if (set.searchres) {
-        imap_seqset_free(&set);
-        return fail(ps, "Search results ($) are not supported", NULL);
-    }
     Petrel__SearchKey *k = new_key(PETREL__SEARCH_KEY__KIND__SK_UID);
+    if (set.searchres) {   /* "$", as sequence set or UID set alike */
+        imap_seqset_free(&set);
+        k->uids = malloc(sizeof *k->uids);
+        if (!k->uids)
+            abort();
+        imap_resolve_set(ps->is, "$", 1, true, k->uids, &err);
+        return k;
+    }
     Petrel__UidRanges *r = malloc(sizeof *r);
     if (!r)
         abort();
@@ -577,6 +583,7 @@ static int parse_return(struct sparse *ps, const struct imap_arg *a, unsigned *r
 {
     static const struct { const char *name; unsigned bit; } opts[] = {
         { "MIN", RET_MIN }, { "MAX", RET_MAX }, { "COUNT", RET_COUNT }, { "ALL", RET_ALL },
+        { "SAVE", RET_SAVE },
     };
     if (a->type != IMAP_ARG_LIST) {
         fail(ps, "RETURN expects a list of options", NULL);
@@ -602,6 +609,30 @@ static int parse_return(struct sparse *ps, const struct imap_arg *a, unsigned *r
 
 /* ---- answering ---- */
 
+/* RFC 5182 2.1: a SEARCH that asked to SAVE and fails leaves "$" empty. */
+static void forget_saved(struct imap_session *is, unsigned ret)
+{
+    if (ret & RET_SAVE)
+        imap_sel_save_result(&is->sel, NULL, 0);
+}
+
+/* RFC 5182 2.4: with MIN and/or MAX but neither ALL nor COUNT, only those are
+ * saved; otherwise the whole result. uids: the matching UIDs, ascending. */
+static void save_result(struct imap_session *is, unsigned ret, const uint32_t *uids, size_t n)
+{
+    if (!(ret & (RET_MIN | RET_MAX)) || (ret & (RET_ALL | RET_COUNT)) || n == 0) {
+        imap_sel_save_result(&is->sel, uids, n);
+        return;
+    }
+    uint32_t ends[2];
+    size_t k = 0;
+    if (ret & RET_MIN)
+        ends[k++] = uids[0];
+    if ((ret & RET_MAX) && !(k && uids[n - 1] == ends[0]))
+        ends[k++] = uids[n - 1];
+    imap_sel_save_result(&is->sel, ends, k);
+}
+
 static void write_set(struct buf *out, const uint32_t *v, size_t n)
 {
     for (size_t i = 0; i < n;) {
@@ -619,14 +650,19 @@ static void answer(struct imap_session *is, struct search_state *st)
 {
     /* UIDs (ascending) to the numbers to report: the map's, in order. */
     size_t k = 0;
-    for (size_t i = 0; i < st->n; i++) {
-        uint32_t seq = imap_seq_of_uid(&is->sel, st->uids[i]);
-        if (seq)
-            st->uids[k++] = is->uid_cmd ? st->uids[i] : seq;
-    }
+    for (size_t i = 0; i < st->n; i++)
+        if (imap_seq_of_uid(&is->sel, st->uids[i]))
+            st->uids[k++] = st->uids[i];
     st->n = k;
+    if (st->ret & RET_SAVE)
+        save_result(is, st->ret, st->uids, st->n);
+    if (!is->uid_cmd)
+        for (size_t i = 0; i < st->n; i++)
+            st->uids[i] = imap_seq_of_uid(&is->sel, st->uids[i]);
     struct buf *out = imap_out(is);
-    if (!st->esearch) {
+    if (st->ret == RET_SAVE) {
+        /* RFC 5182 2.1: SAVE alone asks for no ESEARCH response. */
+    } else if (!st->esearch) {
         buf_puts(out, "* SEARCH");
         for (size_t i = 0; i < st->n; i++)
             buf_printf(out, " %u", st->uids[i]);
@@ -660,6 +696,7 @@ static void search_done(const Petrel__Response *resp, void *ctx)
     struct imap_session *is = ctx;
     struct search_state *st = is->cmd_state;
     if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_SEARCH) {
+        forget_saved(is, st->ret);
         imap_done_rpc(is, resp);
         return;
     }
@@ -688,6 +725,7 @@ void cmd_search(struct imap_session *is, const struct imap_command *cmd)
     bool esearch = false;
     if (i < n && imap_arg_atom_is(&args[i], "RETURN")) {
         if (i + 1 >= n || parse_return(&ps, &args[i + 1], &ret) < 0) {
+            forget_saved(is, ret);
             imap_done(is, "BAD", "Error in IMAP command SEARCH: %s.", ps.err ? ps.err : "RETURN expects options");
             return;
         }
@@ -705,23 +743,27 @@ void cmd_search(struct imap_session *is, const struct imap_command *cmd)
         const char *cs;
         size_t cl;
         if (i + 1 >= n || !imap_arg_astring(&args[i + 1], &cs, &cl)) {
+            forget_saved(is, ret);
             imap_done(is, "BAD", "Error in IMAP command SEARCH: CHARSET expects a name.");
             return;
         }
         if (cl == 8 && strncasecmp(cs, "US-ASCII", 8) == 0)
             ps.ascii = true;
         else if (!(cl == 5 && strncasecmp(cs, "UTF-8", 5) == 0)) {
+            forget_saved(is, ret);
             imap_done(is, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset.");
             return;
         }
         i += 2;
     }
     if (i >= n) {
+        forget_saved(is, ret);
         imap_done(is, "BAD", "Error in IMAP command SEARCH: Missing search criteria.");
         return;
     }
     Petrel__SearchKey *program = parse_all(&ps, args, n, &i, 0);
     if (!program) {
+        forget_saved(is, ret);
         imap_done(is, "BAD", "Error in IMAP command SEARCH: %s.", ps.err ? ps.err : "Invalid search");
         return;
     }

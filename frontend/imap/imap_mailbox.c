@@ -39,7 +39,22 @@ void imap_sel_clear(struct imap_selected *sel)
 {
     free(sel->uids);
     free(sel->name);
+    free(sel->saved);
     memset(sel, 0, sizeof *sel);
+}
+
+void imap_sel_save_result(struct imap_selected *sel, const uint32_t *uids, size_t n)
+{
+    free(sel->saved);
+    sel->saved = NULL;
+    sel->nsaved = 0;
+    if (n == 0)
+        return;
+    sel->saved = malloc(n * sizeof *uids);
+    if (!sel->saved)
+        abort();
+    memcpy(sel->saved, uids, n * sizeof *uids);
+    sel->nsaved = n;
 }
 
 void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n)
@@ -102,12 +117,15 @@ int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool
     if (imap_seqset_parse(text, len, uid ? IMAP_SEQSET_UID : IMAP_SEQSET_SEQ, max, MAX_SET_RANGES,
                           &set, error_r) < 0)
         return -1;
-    if (set.searchres) {
-        imap_seqset_free(&set);
-        *error_r = "Search results ($) are not supported";
-        return -1;
-    }
     size_t cap = 0;
+    if (set.searchres) {
+        /* RFC 5182: the saved messages still in the map, whichever form. */
+        for (size_t i = 0; i < sel->nsaved; i++)
+            if (imap_seq_of_uid(sel, sel->saved[i]))
+                add_range(out, &cap, sel->saved[i], sel->saved[i]);
+        imap_seqset_free(&set);
+        return 0;
+    }
     for (size_t i = 0; i < set.count; i++) {
         uint32_t lo = set.ranges[i].lo, hi = set.ranges[i].hi;
         if (!uid) {   /* sequence numbers map to the UIDs at those positions */

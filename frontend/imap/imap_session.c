@@ -33,7 +33,7 @@ const char *imap_capabilities(const struct imap_session *is)
     bool pre = is->state == IMAP_NOTAUTH;
     snprintf(caps, sizeof caps, "IMAP4rev1 IMAP4rev2 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
              " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
-             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH OBJECTID SAVEDATE UTF8=ACCEPT%s",
+             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH SEARCHRES OBJECTID SAVEDATE UTF8=ACCEPT%s",
              pre ? "LITERAL-" : "LITERAL+", frontend->cfg->append_limit,
              imap_starttls_usable(is) ? " STARTTLS" : "",
              !pre                  ? ""

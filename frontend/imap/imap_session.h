@@ -40,6 +40,12 @@ struct imap_selected {
     uint32_t *uids;            /* ascending; index + 1 is the sequence number */
     uint32_t count;
     uint32_t cap;
+    /* RFC 5182 "$": the UIDs the last SEARCH RETURN (SAVE) found, ascending.
+     * Kept as UIDs and matched against the map when used, so messages
+     * expunged since drop out; part of the selection, so SELECT, EXAMINE,
+     * UNSELECT and CLOSE empty it. */
+    uint32_t *saved;
+    size_t nsaved;
 };
 
 struct imap_append;
@@ -104,8 +110,10 @@ void imap_sel_set_uids(struct imap_selected *sel, const uint32_t *uids, size_t n
  * QRESYNC enabled "* VANISHED uid"). Many at once: imap_sel_remove(). */
 void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent);
 void imap_sel_append(struct imap_selected *sel, uint32_t uid);
-/* Resolves a sequence set or UID set argument to UID ranges of messages in
- * the map. Returns 0, or -1 with *error_r. */
+/* Replaces the saved search result ("$") with uids (ascending). */
+void imap_sel_save_result(struct imap_selected *sel, const uint32_t *uids, size_t n);
+/* Resolves a sequence set or UID set argument ("$": the saved search result)
+ * to UID ranges of messages in the map. Returns 0, or -1 with *error_r. */
 int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool uid,
                      Petrel__UidRanges *out, const char **error_r);
 void imap_ranges_free(Petrel__UidRanges *r);

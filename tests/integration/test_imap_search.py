@@ -325,7 +325,9 @@ def test_esearch(c):
     tag = tagged.split()[0].decode()
     assert untagged == [f'* ESEARCH (TAG "{tag}") MIN 1'.encode()]
     assert b"ESEARCH" in c.ok("CAPABILITY")[0].split()
-    bad(c, "RETURN (SAVE) ALL")
+    # SAVE (SEARCHRES) answers nothing untagged: test_imap_searchres.py
+    untagged, tagged = c.cmd("SEARCH RETURN (SAVE) ALL")
+    assert status_of(tagged) == b"OK" and untagged == []
     bad(c, "RETURN (BOGUS) ALL")
     bad(c, "RETURN MIN ALL")
 
@@ -413,7 +415,7 @@ def test_hostile_programs(c):
         "SENTON 29-Feb-2023", "ON", "ON 1-Feb-1994x", "ON 123-Feb-1994",
         "FOO", "OR SEEN", "NOT", "HEADER", "HEADER Subject", "HEADER \"a:b\" x",
         "LARGER abc", "LARGER -1", "LARGER 99999999999999999999", "UID", "UID abc",
-        "UID $", "$", "0", "1:0", "()", "KEYWORD", "KEYWORD (a)", "FROM", "CHARSET",
+        "0", "1:0", "()", "KEYWORD", "KEYWORD (a)", "FROM", "CHARSET",
         "CHARSET UTF-8", "RETURN", ")", "SEEN)", "\"SEEN\"",
     ]:
         tagged = bad(c, program)
