@@ -22,6 +22,7 @@ struct backend_settings {
     long rpc_max_frame;        /* largest RPC frame accepted, bytes */
     long rpc_max_inflight;     /* requests in flight per frontend link */
     long max_message_size;     /* largest message stored, bytes */
+    long append_max_messages;  /* messages in one MULTIAPPEND */
     long stream_chunk;         /* bytes per streamed body chunk */
     long shutdown_grace;       /* seconds to finish in-flight work on SIGTERM */
     long auth_threads;         /* password-checking threads per worker */
@@ -118,6 +119,8 @@ enum stmt {
     STMT_META_CRLF,
     STMT_STATUS_DELETED,
     STMT_META_OBJECTID,    /* FETCH EMAILID/THREADID/SAVEDATE (010_objectid_savedate.sql) */
+    STMT_APPEND_STAGE,     /* streamed APPEND / MULTIAPPEND (011_append_staged.sql) */
+    STMT_APPEND_STAGED,
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */

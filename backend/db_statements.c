@@ -34,5 +34,7 @@ const struct db_statement db_statements[] = {
      * messages, one round trip, only when asked for. */
     [STMT_STATUS_DELETED] = { "status_deleted", "SELECT s.messages, s.uidnext, s.uidvalidity, s.unseen, s.highestmodseq, s.size, s.mailboxid, (SELECT count(*) FROM mailboxes b JOIN messages m ON m.account_id = b.account_id AND m.mailbox_id = b.id WHERE b.account_id = $1 AND b.name = petrel__norm_name($2) AND m.flags & 8 <> 0) FROM petrel_status_objectid($1, $2) s", 2, false },
     [STMT_META_OBJECTID] = { "meta_objectid", "SELECT uid, emailid, threadid, savedate FROM petrel_meta_objectid($1, $2, $3, $4)", 4, false },
+    [STMT_APPEND_STAGE] = { "append_stage", "SELECT petrel_append_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", 11, false },
+    [STMT_APPEND_STAGED] = { "append_staged", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12, false },
 };
 const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

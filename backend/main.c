@@ -31,6 +31,7 @@ static struct setting settings[] = {
     { "rpc_max_frame", SETTING_INT, "4194304", "largest RPC frame accepted (bytes)", &cfg.rpc_max_frame, 65536, 1073741824 },
     { "rpc_max_inflight", SETTING_INT, "4096", "requests in flight per frontend link", &cfg.rpc_max_inflight, 1, 1000000 },
     { "max_message_size", SETTING_INT, "104857600", "largest message stored (bytes)", &cfg.max_message_size, 1024, 2147483647 },
+    { "append_max_messages", SETTING_INT, "10000", "messages in one MULTIAPPEND", &cfg.append_max_messages, 1, 1000000 },
     { "stream_chunk", SETTING_INT, "262144", "bytes per streamed body chunk", &cfg.stream_chunk, 4096, 1048576 },
     { "auth_threads", SETTING_INT, "2", "password-checking threads per worker (0: on the event loop)", &cfg.auth_threads, 0, 64 },
     { "auth_cache_size", SETTING_INT, "10000", "successful logins remembered per worker", &cfg.auth_cache_size, 0, 10000000 },

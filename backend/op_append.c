@@ -1,9 +1,24 @@
-/* APPEND: stores a message. One that fits the first frame is stored with one
- * statement; a larger one streams in: chunks are written as they arrive inside
- * one transaction on a pinned connection, and each Chunk frame is acknowledged
- * once it is handed on, so the frontend never has more than a window of it in
- * flight. Only the final commit makes the message visible; a frontend that
- * vanishes midway rolls everything back. */
+/* APPEND and MULTIAPPEND (RFC 3502): stores one message or several, all or
+ * none.
+ *
+ * A single message that fits the first frame is stored with one statement.
+ * Anything else streams, in one transaction on a pinned connection
+ * (stream_txn.h): each body is written into a staged blob as it arrives and
+ * gets its parse once complete (petrel_append_stage), so a backend holds at
+ * most a chunk of a body and the few frames in flight. Once the last message
+ * is in (append_end; without multi, the last byte of the one message) the
+ * messages are added with petrel_append_staged (011_append_staged.sql), which
+ * takes the mailbox row lock only then, and the transaction commits once. A
+ * failure, or a Cancel before the end, rolls everything back. Each body's
+ * parse, search text and thread (petrel_append_stage) are stored as soon as
+ * it is complete, so threading ids are claimed before any mailbox row lock,
+ * the order 010_objectid_savedate.sql relies on against deadlocks.
+ *
+ * Flow control: each Chunk and append_next frame is acknowledged once the
+ * bytes it brought are written, so the frontend's window of two
+ * unacknowledged frames bounds what waits here. Frames arriving while a
+ * body's blob is being created wait, in order, packed (at most
+ * MAX_HELD_FRAMES). */
 #include "backend.h"
 
 #include "header_end.h"
@@ -14,6 +29,7 @@
 #include "mime_store.h"
 #include "notify.h"
 #include "pgarray.h"
+#include "stream_txn.h"
 #include "thread_refs.h"
 
 #include <openssl/evp.h>
@@ -23,10 +39,11 @@
 
 /* Must equal the chunk size the schema uses for blob_chunks. */
 #define BLOB_CHUNK 262144
+/* Frames held while a blob is created; the frontend keeps 2 unacknowledged. */
+#define MAX_HELD_FRAMES 8
 
-struct append_state {
-    char acct[24];
-    char *mailbox;
+/* The message arriving now. */
+struct msg_in {
     char flags[16];
     char *keywords;          /* text[] literal */
     char date[24];
@@ -34,380 +51,510 @@ struct append_state {
     uint64_t size;           /* announced total */
     uint64_t received;
     uint64_t header_size;    /* 0 until the blank line is seen */
-    struct header_end hend;   /* finds header_size across frames */
-    struct db_pin *pin;
-    int pin_waiting;         /* db_pin_acquire has not called back yet */
-    long long blob_id;
+    struct header_end hend;  /* finds header_size across frames */
+    long long blob_id;       /* its staged blob; 0 while being created */
     int seq;                 /* next chunk number */
-    struct buf piece;        /* bytes not yet written as a whole chunk */
     EVP_MD_CTX *sha;
-    struct mime_store *mime;   /* parses the message as it streams in */
+    struct mime_store *mime; /* parses the message as it streams in */
     struct crlf_size crlf;   /* its POP3 size (blobs.crlf_size) */
     struct thread_refs thread;   /* its Message-ID and references (THREADID) */
-    Petrel__AppendResp result;
-    int failed;
-    struct db_result fail;   /* status only; texts copied below */
-    int fail_bad;            /* a protocol error, not a database one */
-    char fail_state[8];
-    char fail_text[256];
 };
+
+/* A message whose body is written, added to the mailbox at the end. */
+struct staged_msg {
+    char flags[16], date[24], tz[16], hs[24], blob[24], size[24], crlf[24];
+    char thread[40];         /* its THREADID, once petrel_append_stage answered */
+    char *keywords;
+    unsigned char sha[32];
+};
+
+struct append_state {
+    struct stream_txn txn;   /* first: the txn callbacks find the state from it */
+    char acct[24];
+    char *mailbox;
+    bool multi;
+    bool ended;              /* no message follows: add them all, commit */
+    bool open;               /* cur is arriving (not staged yet) */
+    bool blob_pending;       /* cur's petrel_blob_begin has not answered */
+    struct msg_in cur;
+    struct buf piece;        /* cur's bytes not yet written as a whole chunk */
+    struct buf held;         /* frames waiting: 4-byte length + packed Request */
+    unsigned nheld;
+    unsigned puts_issued, puts_done;
+    unsigned owed_acks;      /* frames taken but not acknowledged yet */
+    struct staged_msg *staged;
+    size_t nstaged, cap;
+    size_t nprepared;        /* petrel_append_stage answers so far */
+    bool adding;             /* petrel_append_staged calls sent */
+    size_t nadded;           /* petrel_append_staged answers so far */
+    uint32_t *uids;          /* the UIDs they gave, in order */
+    Petrel__AppendResp result;
+    uint64_t modseq;
+};
+
+static void msg_free(struct msg_in *m)
+{
+    free(m->keywords);
+    EVP_MD_CTX_free(m->sha);
+    mime_store_free(m->mime);
+    thread_refs_free(&m->thread);
+    memset(m, 0, sizeof *m);
+}
 
 static void state_free(struct append_state *st)
 {
-    if (st->pin)
-        db_pin_release(st->pin);
+    msg_free(&st->cur);
     free(st->mailbox);
-    free(st->keywords);
     buf_free(&st->piece);
-    EVP_MD_CTX_free(st->sha);
-    mime_store_free(st->mime);
-    thread_refs_free(&st->thread);
+    buf_free(&st->held);
+    for (size_t i = 0; i < st->nstaged; i++)
+        free(st->staged[i].keywords);
+    free(st->staged);
+    free(st->uids);
     free(st);
 }
 
+static void txn_free_state(struct stream_txn *t)
+{
+    struct append_state *st = (struct append_state *)t;
+    st->txn.req->state = NULL;
+    state_free(st);
+}
+
+/* The message's fields from an AppendReq (the first one or an append_next). */
+static void msg_begin(struct msg_in *m, const Petrel__AppendReq *a)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->flags, sizeof m->flags, "%u", a->flags);
+    m->keywords = pg_text_array(a->keywords, a->n_keywords);
+    snprintf(m->date, sizeof m->date, "%lld", (long long)a->internaldate);
+    snprintf(m->tz, sizeof m->tz, "%d", a->tz_offset);
+    m->size = a->size;
+    crlf_size_init(&m->crlf);
+    thread_refs_init(&m->thread);
+    header_end_init(&m->hend);
+}
+
 /* Finds where the header ends (after the first empty line), across frames. */
-static void scan_header(struct append_state *st, const uint8_t *p, size_t n)
+static void scan_header(struct msg_in *m, const uint8_t *p, size_t n)
 {
-    st->header_size = header_end_feed(&st->hend, p, n);
+    m->header_size = header_end_feed(&m->hend, p, n);
 }
 
-static void reply_appended(struct rpc_req *req, const PGresult *res)
+static const char *header_size_text(const struct msg_in *m, char *buf, size_t n)
 {
-    Petrel__AppendResp ar = PETREL__APPEND_RESP__INIT;
-    ar.uidvalidity = (uint32_t)db_int(res, 0, 0);
-    ar.uid = (uint32_t)db_int(res, 0, 1);
-    ar.mailbox_id = db_int(res, 0, 2);
-    notify_change(req->account_id, ar.mailbox_id, (uint64_t)db_int(res, 0, 3), req->session);
-    Petrel__Response resp = PETREL__RESPONSE__INIT;
-    resp.result_case = PETREL__RESPONSE__RESULT_APPEND;
-    resp.append = &ar;
-    rpc_reply(req, &resp);
+    snprintf(buf, n, "%llu", (unsigned long long)(m->header_size ? m->header_size : m->size));
+    return buf;
 }
 
-/* petrel_append_message's parameters (010_objectid_savedate.sql): the
- * message, the body as [7] data or [8..10] a staged blob (set by the
- * caller), its parse, its POP3 size and its threading ids. */
-#define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3)
-
-struct append_params {
-    char crlf[24];
-    char *msgid, *refs;      /* owned */
-};
-
-static void append_params(struct append_state *st, const struct mime_blob *mb, const char *hs,
-                          struct append_params *ap, struct db_param p[APPEND_NPARAMS])
-{
-    snprintf(ap->crlf, sizeof ap->crlf, "%llu", (unsigned long long)crlf_size_total(&st->crlf));
-    thread_refs_params(&st->thread, &ap->msgid, &ap->refs);
-    p[0] = (struct db_param){ st->acct };
-    p[1] = (struct db_param){ st->mailbox };
-    p[2] = (struct db_param){ st->flags };
-    p[3] = (struct db_param){ st->keywords };
-    p[4] = (struct db_param){ st->date };
-    p[5] = (struct db_param){ st->tz };
-    p[6] = (struct db_param){ hs };
-    mime_blob_params(mb, &p[11]);
-    p[11 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->crlf };
-    p[12 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->msgid };
-    p[13 + MIME_BLOB_NPARAMS] = (struct db_param){ ap->refs };
-}
-
-static void append_params_free(struct append_params *ap)
-{
-    free(ap->msgid);
-    free(ap->refs);
-}
-
-/* ---- one statement for a message that arrived whole ---- */
+/* ---- one statement for a single message that arrived whole ---- */
 
 static void small_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     state_free(req->state);
     req->state = NULL;
-    if (r->status != DB_OK)
+    if (r->status != DB_OK) {
         rpc_fail_db(req, r);
-    else
-        reply_appended(req, r->res);
+        return;
+    }
+    Petrel__AppendResp ar = PETREL__APPEND_RESP__INIT;
+    ar.uidvalidity = (uint32_t)db_int(r->res, 0, 0);
+    ar.uid = (uint32_t)db_int(r->res, 0, 1);
+    ar.mailbox_id = db_int(r->res, 0, 2);
+    notify_change(req->account_id, ar.mailbox_id, (uint64_t)db_int(r->res, 0, 3), req->session);
+    Petrel__Response resp = PETREL__RESPONSE__INIT;
+    resp.result_case = PETREL__RESPONSE__RESULT_APPEND;
+    resp.append = &ar;
+    rpc_reply(req, &resp);
 }
+
+/* petrel_append_message's parameters (010_objectid_savedate.sql): [7] the
+ * body, [8..10] a staged blob (unused here), the parse, the POP3 size and
+ * the threading ids. */
+#define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3)
 
 static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
 {
     struct append_state *st = req->state;
-    scan_header(st, a->data.data, a->data.len);
+    struct msg_in *m = &st->cur;
+    scan_header(m, a->data.data, a->data.len);
     char hs[24];
-    snprintf(hs, sizeof hs, "%llu", (unsigned long long)(st->header_size ? st->header_size : a->size));
     struct mime_store *parser = mime_store_parser();
     mime_store_feed(parser, a->data.data, a->data.len);
     struct mime_blob mb;
     mime_blob_finish(&mb, parser);
-    crlf_size_feed(&st->crlf, a->data.data, a->data.len);
-    thread_refs_feed(&st->thread, a->data.data, a->data.len);
-    struct append_params ap;
+    crlf_size_feed(&m->crlf, a->data.data, a->data.len);
+    thread_refs_feed(&m->thread, a->data.data, a->data.len);
+    char crlf[24], *msgid, *refs;
+    snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&m->crlf));
+    thread_refs_params(&m->thread, &msgid, &refs);
     struct db_param p[APPEND_NPARAMS] = {
-        [7] = { (const char *)a->data.data, (int)a->data.len, true },
+        { st->acct }, { st->mailbox }, { m->flags }, { m->keywords }, { m->date }, { m->tz },
+        { header_size_text(m, hs, sizeof hs) }, { (const char *)a->data.data, (int)a->data.len, true },
     };
-    append_params(st, &mb, hs, &ap, p);
+    mime_blob_params(&mb, &p[11]);
+    p[11 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
+    p[12 + MIME_BLOB_NPARAMS] = (struct db_param){ msgid };
+    p[13 + MIME_BLOB_NPARAMS] = (struct db_param){ refs };
     db_query(backend->db, STMT_APPEND, p, APPEND_NPARAMS, small_done, req);
-    append_params_free(&ap);
+    free(msgid);
+    free(refs);
     mime_blob_free(&mb);
 }
 
 /* ---- the streamed path ---- */
 
-/* Failure of a streamed append: the transaction is rolled back on its pinned
- * connection; queries queued before the ROLLBACK finish first (their callbacks
- * see `failed` and do nothing), so the reply goes out when nothing of this
- * request can fire any more. */
-static void rolled_back(const struct db_result *ignored, void *ctx)
+static void committed(struct stream_txn *t)
 {
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    struct db_result r = { st->fail.status, NULL, st->fail_state, st->fail_text };
-    int bad = st->fail_bad;
-    state_free(st);
-    if (req->cancelled)
-        rpc_done(req);
-    else if (bad)
-        rpc_fail(req, PETREL__STATUS__BAD, r.message);
-    else
-        rpc_fail_db(req, &r);
-}
-
-static void fail_stream(struct rpc_req *req, const struct db_result *r, const char *bad_text)
-{
-    struct append_state *st = req->state;
-    if (st->failed)
-        return;
-    st->failed = 1;
-    if (r) {
-        st->fail.status = r->status;
-        snprintf(st->fail_state, sizeof st->fail_state, "%s", r->sqlstate);
-        snprintf(st->fail_text, sizeof st->fail_text, "%s", r->message);
-    } else {
-        st->fail_bad = 1;
-        snprintf(st->fail_text, sizeof st->fail_text, "%s", bad_text);
-    }
-    if (st->pin_waiting)
-        return;   /* pinned() finishes once the connection arrives */
-    if (st->pin)
-        db_exec(backend->db, st->pin, "ROLLBACK", rolled_back, req);
-    else
-        rolled_back(NULL, req);
-}
-
-static void ack_chunk(struct rpc_req *req)
-{
-    Petrel__Response resp = PETREL__RESPONSE__INIT;
-    resp.more = 1;
-    rpc_reply(req, &resp);
-}
-
-static void commit_done(const struct db_result *r, void *ctx)
-{
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    if (r->status != DB_OK) {
-        /* The transaction is over either way; nothing to roll back. */
-        db_pin_release(st->pin);
-        st->pin = NULL;
-        fail_stream(req, r, NULL);
-        return;
-    }
-    Petrel__AppendResp result = st->result;
+    struct append_state *st = (struct append_state *)t;
+    struct rpc_req *req = t->req;
+    Petrel__AppendResp ar = st->result;
+    ar.uids = st->uids;
+    ar.n_uids = st->multi ? st->nadded : 0;
+    notify_change(req->account_id, ar.mailbox_id, st->modseq, req->session);
     Petrel__Response resp = PETREL__RESPONSE__INIT;
     resp.result_case = PETREL__RESPONSE__RESULT_APPEND;
-    resp.append = &result;
-    if (req->cancelled)
-        log_info("\"append committed after the frontend left\" session=%s", req->session);
+    resp.append = &ar;
+    req->state = NULL;
+    rpc_reply(req, &resp);   /* frees req */
     state_free(st);
-    rpc_reply(req, &resp);
 }
 
-static void final_done(const struct db_result *r, void *ctx)
+/* Acknowledges the frames taken once every byte they brought is written (or,
+ * for a tail under one blob chunk, held): the frontend sends more only then. */
+static void flush_acks(struct append_state *st)
 {
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    if (st->failed)
+    if (st->txn.failed || st->blob_pending || st->puts_done != st->puts_issued)
         return;
-    if (r->status != DB_OK) {
-        fail_stream(req, r, NULL);
-        return;
+    for (; st->owed_acks > 0; st->owed_acks--) {
+        Petrel__Response resp = PETREL__RESPONSE__INIT;
+        resp.more = 1;
+        rpc_reply(st->txn.req, &resp);
     }
-    petrel__append_resp__init(&st->result);
-    st->result.uidvalidity = (uint32_t)db_int(r->res, 0, 0);
-    st->result.uid = (uint32_t)db_int(r->res, 0, 1);
-    st->result.mailbox_id = db_int(r->res, 0, 2);
-    db_exec(backend->db, st->pin, "COMMIT", commit_done, req);
 }
 
 static void put_done(const struct db_result *r, void *ctx)
 {
-    struct rpc_req *req = ctx;
-    if (r->status != DB_OK)
-        fail_stream(req, r, NULL);
+    struct append_state *st = ctx;
+    if (st->txn.failed)
+        return;
+    st->puts_done++;
+    if (r->status != DB_OK) {
+        stream_txn_fail_db(&st->txn, r);
+        return;
+    }
+    flush_acks(st);
 }
 
-static void put_piece(struct rpc_req *req, const char *p, size_t n)
+static void put_piece(struct append_state *st, const char *p, size_t n)
 {
-    struct append_state *st = req->state;
     char blob[24], seq[16];
-    snprintf(blob, sizeof blob, "%lld", st->blob_id);
-    snprintf(seq, sizeof seq, "%d", st->seq++);
+    snprintf(blob, sizeof blob, "%lld", st->cur.blob_id);
+    snprintf(seq, sizeof seq, "%d", st->cur.seq++);
     struct db_param prm[] = { { st->acct }, { blob }, { seq }, { p, (int)n, true } };
-    db_pin_query(st->pin, STMT_BLOB_PUT, prm, 4, put_done, req);
+    st->puts_issued++;
+    db_pin_query(st->txn.pin, STMT_BLOB_PUT, prm, 4, put_done, st);
 }
 
-static void finish_stream(struct rpc_req *req)
+static void added(const struct db_result *r, void *ctx)
 {
-    struct append_state *st = req->state;
+    struct append_state *st = ctx;
+    if (st->txn.failed)
+        return;
+    if (r->status != DB_OK) {
+        stream_txn_fail_db(&st->txn, r);
+        return;
+    }
+    st->result.uidvalidity = (uint32_t)db_int(r->res, 0, 0);
+    st->result.uid = (uint32_t)db_int(r->res, 0, 1);
+    st->result.mailbox_id = db_int(r->res, 0, 2);
+    st->modseq = (uint64_t)db_int(r->res, 0, 3);
+    st->uids[st->nadded++] = st->result.uid;
+    if (st->nadded == st->nstaged)
+        stream_txn_commit(&st->txn);
+}
+
+/* Once no message follows and every body is staged: add them, in order. */
+static void maybe_add(struct append_state *st)
+{
+    if (!st->ended || st->adding || st->open || st->nprepared < st->nstaged || st->txn.failed)
+        return;
+    st->adding = true;
+    petrel__append_resp__init(&st->result);
+    st->uids = calloc(st->nstaged, sizeof *st->uids);
+    if (!st->uids)
+        abort();
+    for (size_t i = 0; i < st->nstaged; i++) {
+        const struct staged_msg *s = &st->staged[i];
+        struct db_param p[] = {
+            { st->acct }, { st->mailbox }, { s->flags }, { s->keywords }, { s->date }, { s->tz },
+            { s->hs }, { s->blob }, { s->size }, { (const char *)s->sha, 32, true }, { s->crlf },
+            { s->thread },
+        };
+        db_pin_query(st->txn.pin, STMT_APPEND_STAGED, p, 12, added, st);
+    }
+}
+
+static void stage_done(const struct db_result *r, void *ctx)
+{
+    struct append_state *st = ctx;
+    if (st->txn.failed)
+        return;
+    st->puts_done++;
+    if (r->status != DB_OK) {
+        stream_txn_fail_db(&st->txn, r);
+        return;
+    }
+    snprintf(st->staged[st->nprepared++].thread, sizeof st->staged[0].thread, "%s",
+             PQgetvalue(r->res, 0, 0));
+    flush_acks(st);
+    maybe_add(st);
+}
+
+/* cur has arrived whole and has its blob: write the rest, store its parse
+ * and thread, and keep what adding it will need. */
+static void stage_message(struct append_state *st)
+{
+    struct msg_in *m = &st->cur;
     if (buf_len(&st->piece) > 0)
-        put_piece(req, buf_head(&st->piece), buf_len(&st->piece));
+        put_piece(st, buf_head(&st->piece), buf_len(&st->piece));
     buf_reset(&st->piece);
-    unsigned char md[32];
+    if (st->nstaged == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 4;
+        st->staged = realloc(st->staged, st->cap * sizeof *st->staged);
+        if (!st->staged)
+            abort();
+    }
+    struct staged_msg *s = &st->staged[st->nstaged++];
+    memcpy(s->flags, m->flags, sizeof s->flags);
+    memcpy(s->date, m->date, sizeof s->date);
+    memcpy(s->tz, m->tz, sizeof s->tz);
+    header_size_text(m, s->hs, sizeof s->hs);
+    snprintf(s->blob, sizeof s->blob, "%lld", m->blob_id);
+    snprintf(s->size, sizeof s->size, "%llu", (unsigned long long)m->size);
+    snprintf(s->crlf, sizeof s->crlf, "%llu", (unsigned long long)crlf_size_total(&m->crlf));
+    s->keywords = m->keywords;
+    m->keywords = NULL;
     unsigned int mdlen = 0;
-    EVP_DigestFinal_ex(st->sha, md, &mdlen);
-    char blob[24], size[24], hs[24];
-    snprintf(blob, sizeof blob, "%lld", st->blob_id);
-    snprintf(size, sizeof size, "%llu", (unsigned long long)st->size);
-    snprintf(hs, sizeof hs, "%llu", (unsigned long long)(st->header_size ? st->header_size : st->size));
+    EVP_DigestFinal_ex(m->sha, s->sha, &mdlen);
     struct mime_blob mb;
-    mime_blob_finish(&mb, st->mime);
-    st->mime = NULL;
-    struct append_params ap;
-    struct db_param p[APPEND_NPARAMS] = {
-        [8] = { blob }, [9] = { size }, [10] = { (const char *)md, (int)mdlen, true },
-    };
-    append_params(st, &mb, hs, &ap, p);
-    db_pin_query(st->pin, STMT_APPEND, p, APPEND_NPARAMS, final_done, req);
-    append_params_free(&ap);
+    mime_blob_finish(&mb, m->mime);
+    m->mime = NULL;
+    char *msgid, *refs;
+    thread_refs_params(&m->thread, &msgid, &refs);
+    struct db_param p[2 + MIME_BLOB_NPARAMS + 2] = { { st->acct }, { s->blob } };
+    mime_blob_params(&mb, &p[2]);
+    p[2 + MIME_BLOB_NPARAMS] = (struct db_param){ msgid };
+    p[3 + MIME_BLOB_NPARAMS] = (struct db_param){ refs };
+    st->puts_issued++;
+    db_pin_query(st->txn.pin, STMT_APPEND_STAGE, p, 2 + MIME_BLOB_NPARAMS + 2, stage_done, st);
+    free(msgid);
+    free(refs);
     mime_blob_free(&mb);
+    msg_free(m);
+    st->open = false;
+    if (!st->multi)
+        st->ended = true;
+    maybe_add(st);
 }
 
-/* Takes bytes of the message: hashes them and writes every whole chunk. */
-static void take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
+/* Takes bytes of cur: hashes and parses them and writes every whole chunk
+ * (once the blob exists); stages cur when it is complete. */
+static void take_bytes(struct append_state *st, const uint8_t *p, size_t n)
 {
-    struct append_state *st = req->state;
-    scan_header(st, p, n);
-    st->received += n;
-    EVP_DigestUpdate(st->sha, p, n);
+    struct msg_in *m = &st->cur;
+    scan_header(m, p, n);
+    m->received += n;
+    EVP_DigestUpdate(m->sha, p, n);
     if (n)
-        mime_store_feed(st->mime, p, n);
-    crlf_size_feed(&st->crlf, p, n);
-    thread_refs_feed(&st->thread, p, n);
+        mime_store_feed(m->mime, p, n);
+    crlf_size_feed(&m->crlf, p, n);
+    thread_refs_feed(&m->thread, p, n);
     buf_append(&st->piece, p, n);
-    while (st->blob_id && buf_len(&st->piece) >= BLOB_CHUNK) {
-        put_piece(req, buf_head(&st->piece), BLOB_CHUNK);
+    if (st->blob_pending)
+        return;
+    while (buf_len(&st->piece) >= BLOB_CHUNK) {
+        put_piece(st, buf_head(&st->piece), BLOB_CHUNK);
         buf_consume(&st->piece, BLOB_CHUNK);
     }
+    if (st->open && m->received == m->size)
+        stage_message(st);
 }
 
-static void on_chunk(struct rpc_req *req, const Petrel__Request *msg)
+static void blob_begun(const struct db_result *r, void *ctx);
+
+/* Starts a message: its fields, its first bytes, its blob. */
+static void open_message(struct append_state *st, const Petrel__AppendReq *a)
 {
-    struct append_state *st = req->state;
-    if (st->failed || msg->op_case != PETREL__REQUEST__OP_APPEND_CHUNK)
-        return;
-    const ProtobufCBinaryData *d = &msg->append_chunk->data;
-    if (d->len > st->size - st->received) {
-        fail_stream(req, NULL, "More message data than announced");
+    msg_begin(&st->cur, a);
+    st->cur.sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(st->cur.sha, EVP_sha256(), NULL);
+    st->cur.mime = mime_store_parser();
+    st->open = true;
+    st->blob_pending = true;
+    take_bytes(st, a->data.data, a->data.len);
+    if (st->txn.pin) {   /* else txn_begun() asks once BEGIN is through */
+        struct db_param p[] = { { st->acct } };
+        db_pin_query(st->txn.pin, STMT_BLOB_BEGIN, p, 1, blob_begun, st);
+    }
+}
+
+/* A message's own checks, before any of it is taken. NULL: fine. */
+static const char *refuse_message(const struct append_state *st, const Petrel__AppendReq *a,
+                                  Petrel__Status *status_r)
+{
+    *status_r = PETREL__STATUS__BAD;
+    if (a->data.len > a->size)
+        return "More message data than announced";
+    *status_r = PETREL__STATUS__TOOBIG;
+    if (a->size > (uint64_t)backend->cfg->max_message_size)
+        return "Message too large";
+    *status_r = PETREL__STATUS__NO;
+    if (st->nstaged + 1 > (size_t)backend->cfg->append_max_messages)
+        return "Too many messages in one APPEND";
+    return NULL;
+}
+
+static void take_frame(struct append_state *st, const Petrel__Request *msg)
+{
+    Petrel__Status status;
+    const char *why;
+    switch (msg->op_case) {
+    case PETREL__REQUEST__OP_APPEND_CHUNK:
+        if (!st->open || msg->append_chunk->data.len > st->cur.size - st->cur.received) {
+            stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "More message data than announced");
+            return;
+        }
+        st->owed_acks++;
+        take_bytes(st, msg->append_chunk->data.data, msg->append_chunk->data.len);
+        break;
+    case PETREL__REQUEST__OP_APPEND_NEXT:
+        if (!st->multi || st->ended || st->open) {
+            stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "Next message before the last one ended");
+            return;
+        }
+        if ((why = refuse_message(st, msg->append_next, &status))) {
+            stream_txn_fail(&st->txn, status, why);
+            return;
+        }
+        st->owed_acks++;
+        open_message(st, msg->append_next);
+        break;
+    case PETREL__REQUEST__OP_APPEND_END:
+        if (!st->multi || st->ended || st->open) {
+            stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "End of messages before the last one ended");
+            return;
+        }
+        st->ended = true;
+        maybe_add(st);
+        break;
+    default:
+        stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "Unexpected frame in an append");
         return;
     }
-    take_bytes(req, d->data, d->len);
-    ack_chunk(req);
-    if (st->received == st->size && st->blob_id)
-        finish_stream(req);
+    flush_acks(st);
+}
+
+/* Takes the frames that waited for a blob, until one makes the next wait. */
+static void take_held(struct append_state *st)
+{
+    while (st->nheld > 0 && !st->blob_pending && !st->txn.failed) {
+        uint32_t len;
+        memcpy(&len, buf_head(&st->held), sizeof len);
+        Petrel__Request *msg = petrel__request__unpack(
+            NULL, len, (const uint8_t *)buf_head(&st->held) + sizeof len);
+        buf_consume(&st->held, sizeof len + len);
+        st->nheld--;
+        if (!msg) {
+            stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "Unreadable frame");
+            return;
+        }
+        take_frame(st, msg);
+        petrel__request__free_unpacked(msg, NULL);
+    }
+}
+
+static void on_frame(struct rpc_req *req, const Petrel__Request *msg)
+{
+    struct append_state *st = req->state;
+    if (st->txn.failed)
+        return;
+    if (!st->blob_pending && st->nheld == 0) {
+        take_frame(st, msg);
+        return;
+    }
+    if (st->nheld >= MAX_HELD_FRAMES) {
+        stream_txn_fail(&st->txn, PETREL__STATUS__BAD, "Too many unacknowledged frames");
+        return;
+    }
+    uint32_t len = (uint32_t)petrel__request__get_packed_size(msg);
+    buf_append(&st->held, &len, sizeof len);
+    size_t avail;
+    uint8_t *room = (uint8_t *)buf_tail(&st->held, len, &avail);
+    buf_commit(&st->held, petrel__request__pack(msg, room));
+    st->nheld++;
 }
 
 static void blob_begun(const struct db_result *r, void *ctx)
 {
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    if (st->failed)
+    struct append_state *st = ctx;
+    if (st->txn.failed)
         return;
     if (r->status != DB_OK) {
-        fail_stream(req, r, NULL);
+        stream_txn_fail_db(&st->txn, r);
         return;
     }
-    st->blob_id = db_int(r->res, 0, 0);
-    take_bytes(req, NULL, 0);   /* write chunks that arrived meanwhile */
-    if (st->received == st->size)
-        finish_stream(req);
+    st->cur.blob_id = db_int(r->res, 0, 0);
+    st->blob_pending = false;
+    take_bytes(st, NULL, 0);   /* writes what arrived meanwhile */
+    flush_acks(st);
+    take_held(st);
 }
 
-static void begun(const struct db_result *r, void *ctx)
+static void txn_begun(struct stream_txn *t)
 {
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    if (st->failed)
-        return;
-    if (r->status != DB_OK) {
-        fail_stream(req, r, NULL);
-        return;
-    }
+    struct append_state *st = (struct append_state *)t;
     struct db_param p[] = { { st->acct } };
-    db_pin_query(st->pin, STMT_BLOB_BEGIN, p, 1, blob_begun, req);
-}
-
-static void pinned(struct db_pin *pin, const char *error, void *ctx)
-{
-    struct rpc_req *req = ctx;
-    struct append_state *st = req->state;
-    st->pin_waiting = 0;
-    st->pin = pin;
-    if (st->failed) {   /* cancelled while waiting */
-        rolled_back(NULL, req);
-        return;
-    }
-    if (!pin) {
-        struct db_result r = { DB_TEMPFAIL, NULL, "", error };
-        fail_stream(req, &r, NULL);
-        return;
-    }
-    db_exec(backend->db, pin, "BEGIN", begun, req);
+    db_pin_query(t->pin, STMT_BLOB_BEGIN, p, 1, blob_begun, st);
 }
 
 static void on_cancel(struct rpc_req *req)
 {
-    /* The frontend is gone: whatever is in flight fails or finishes, and the
-     * transaction never commits unless the whole message had arrived. */
+    /* The frontend is gone. Before the end of the command nothing may be
+     * stored; after it the append completes, as it would have anyway. */
     struct append_state *st = req->state;
-    if (st->received < st->size)
-        fail_stream(req, NULL, "cancelled");
+    if (!st->ended)
+        stream_txn_fail(&st->txn, PETREL__STATUS__TEMPFAIL, "cancelled");
 }
 
 void op_append(struct rpc_req *req, const Petrel__Request *msg)
 {
     const Petrel__AppendReq *a = msg->append;
-    if (a->size > (uint64_t)backend->cfg->max_message_size) {
-        rpc_fail(req, PETREL__STATUS__TOOBIG, "Message too large");
-        return;
-    }
-    if (a->data.len > a->size) {
-        rpc_fail(req, PETREL__STATUS__BAD, "More message data than announced");
-        return;
-    }
     struct append_state *st = calloc(1, sizeof *st);
-    header_end_init(&st->hend);
+    if (!st)
+        abort();
+    Petrel__Status status;
+    const char *why = refuse_message(st, a, &status);
+    if (why) {
+        free(st);
+        rpc_fail(req, status, why);
+        return;
+    }
     req->state = st;
-    crlf_size_init(&st->crlf);
-    thread_refs_init(&st->thread);
     snprintf(st->acct, sizeof st->acct, "%lld", (long long)req->account_id);
     st->mailbox = strdup(a->mailbox);
-    snprintf(st->flags, sizeof st->flags, "%u", a->flags);
-    st->keywords = pg_text_array(a->keywords, a->n_keywords);
-    snprintf(st->date, sizeof st->date, "%lld", (long long)a->internaldate);
-    snprintf(st->tz, sizeof st->tz, "%d", a->tz_offset);
-    st->size = a->size;
-    if (a->data.len == a->size) {
+    st->multi = a->multi;
+    if (!a->multi && a->data.len == a->size) {
+        msg_begin(&st->cur, a);
         append_small(req, a);
         return;
     }
-    st->sha = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL);
-    st->mime = mime_store_parser();
-    req->on_more = on_chunk;
+    st->txn.begun = txn_begun;
+    st->txn.committed = committed;
+    st->txn.free_state = txn_free_state;
+    req->on_more = on_frame;
     req->on_cancel = on_cancel;
-    take_bytes(req, a->data.data, a->data.len);
-    st->pin_waiting = 1;
-    db_pin_acquire(backend->db, pinned, req);
+    open_message(st, a);   /* no pin yet: its blob comes after BEGIN */
+    stream_txn_start(&st->txn, req);
 }

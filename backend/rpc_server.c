@@ -143,7 +143,8 @@ static void cancel_req(struct rpc_req *r)
 static int is_follow_up(Petrel__Request__OpCase c)
 {
     return c == PETREL__REQUEST__OP_APPEND_CHUNK || c == PETREL__REQUEST__OP_ACK ||
-           c == PETREL__REQUEST__OP_CANCEL;
+           c == PETREL__REQUEST__OP_CANCEL || c == PETREL__REQUEST__OP_APPEND_NEXT ||
+           c == PETREL__REQUEST__OP_APPEND_END;
 }
 
 static void handle(struct rpc_link *l, const Petrel__Request *msg)

@@ -33,7 +33,7 @@ const char *imap_capabilities(const struct imap_session *is)
     bool pre = is->state == IMAP_NOTAUTH;
     snprintf(caps, sizeof caps, "IMAP4rev1 IMAP4rev2 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
              " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
-             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH SEARCHRES OBJECTID SAVEDATE UTF8=ACCEPT%s",
+             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH SEARCHRES MULTIAPPEND OBJECTID SAVEDATE UTF8=ACCEPT%s",
              pre ? "LITERAL-" : "LITERAL+", frontend->cfg->append_limit,
              imap_starttls_usable(is) ? " STARTTLS" : "",
              !pre                  ? ""
@@ -259,8 +259,10 @@ static void on_literal(struct imap_session *is)
     const struct imap_literal *lit = imap_reader_literal(&is->reader);
     size_t len;
     const char *text = imap_reader_text(&is->reader, &len);
-    is->cmd_t0 = metrics_now();   /* an APPEND starts here; any other command in run_command */
-    is->m_cmd = fm_command("APPEND");
+    if (!is->append) {   /* an APPEND starts here (MULTIAPPEND: at its first literal) */
+        is->cmd_t0 = metrics_now();
+        is->m_cmd = fm_command("APPEND");
+    }
     if (is->state != IMAP_NOTAUTH && imap_append_literal(is, lit, text, len) == 0)
         return;   /* APPEND took it (or answered it) */
     enum imap_read_result r = imap_reader_accept_literal(&is->reader);
