@@ -15,7 +15,8 @@
  * received so far has been written, so the frontend's window of unacked
  * chunks bounds what waits here. A Cancel (the client vanished) before the
  * last piece rolls everything back; after it the delivery completes, as an
- * SMTP server's would once it had the final dot.
+ * SMTP server's would once it had the final dot. The transaction's skeleton
+ * (pin, BEGIN, COMMIT, ROLLBACK) is stream_txn.h, shared with APPEND.
  *
  * Hook point for change notifications (Redis, later): deliver_committed(),
  * which knows every (account, mailbox, uid) that was added. */
@@ -23,6 +24,7 @@
 
 #include "header_end.h"
 #include "notify.h"
+#include "stream_txn.h"
 
 #include "buf.h"
 #include "log.h"
@@ -79,6 +81,7 @@ void op_rcpt(struct rpc_req *req, const Petrel__Request *msg)
 /* ---- DELIVER ---- */
 
 struct deliver_state {
+    struct stream_txn txn;       /* first: the txn callbacks find the state from it */
     size_t nrcpt;
     int64_t *rcpt_accounts;      /* for logs and the notification hook */
     char *accounts;              /* int8[] literal */
@@ -89,8 +92,6 @@ struct deliver_state {
     struct thread_refs thread;   /* Message-ID and references, for THREADID */
     char *msgid, *refs;          /* their statement parameters, once known */
     bool last;                   /* the final piece arrived */
-    struct db_pin *pin;
-    bool pin_waiting;            /* db_pin_acquire has not called back yet */
     char src_acct[24];           /* the account the body is staged under */
     long long blob_id;           /* the staged blob, 0 until staged */
     int seq;                     /* next chunk number */
@@ -100,17 +101,12 @@ struct deliver_state {
     unsigned owed_acks;          /* Chunk frames not acknowledged yet */
     Petrel__DeliverResult *results;   /* nrcpt, once petrel_deliver answered */
     Petrel__DeliverResult **result_ptrs;
-    bool failed;
-    Petrel__Status fail_status;
-    char fail_text[256];
 };
 
 static void state_free(struct deliver_state *st)
 {
     if (!st)
         return;
-    if (st->pin)
-        db_pin_release(st->pin);
     if (st->results)
         for (size_t i = 0; i < st->nrcpt; i++) {
             free(st->results[i].text);
@@ -256,40 +252,18 @@ static void deliver_small(struct rpc_req *req, const ProtobufCBinaryData *data)
 
 /* ---- the streamed path ---- */
 
-/* Queries queued on the pin before the ROLLBACK finish first (their callbacks
- * see `failed` and do nothing), so the reply goes out when nothing of this
- * request can fire any more. */
-static void rolled_back(const struct db_result *ignored, void *ctx)
+static void txn_free_state(struct stream_txn *t)
 {
-    struct rpc_req *req = ctx;
-    struct deliver_state *st = req->state;
-    Petrel__Status status = st->fail_status;
-    char text[sizeof st->fail_text];
-    memcpy(text, st->fail_text, sizeof text);
-    req->state = NULL;
-    state_free(st);
-    if (req->cancelled)
-        rpc_done(req);
-    else
-        rpc_fail(req, status, text);
+    t->req->state = NULL;
+    state_free((struct deliver_state *)t);
 }
 
-/* Ends the request with status for every recipient. req may be gone when
- * this returns. */
+/* Ends the request with status for every recipient, once what is queued
+ * has finished (stream_txn.h). */
 static void fail_stream(struct rpc_req *req, Petrel__Status status, const char *text)
 {
     struct deliver_state *st = req->state;
-    if (st->failed)
-        return;
-    st->failed = true;
-    st->fail_status = status;
-    snprintf(st->fail_text, sizeof st->fail_text, "%s", text);
-    if (st->pin_waiting)
-        return;   /* pinned() finishes once the connection arrives */
-    if (st->pin)
-        db_exec(backend->db, st->pin, "ROLLBACK", rolled_back, req);
-    else
-        rolled_back(NULL, req);
+    stream_txn_fail(&st->txn, status, text);
 }
 
 static void fail_db(struct rpc_req *req, const struct db_result *r)
@@ -309,7 +283,7 @@ static void fail_db(struct rpc_req *req, const struct db_result *r)
 static void flush_acks(struct rpc_req *req)
 {
     struct deliver_state *st = req->state;
-    if (st->failed || !st->blob_id || st->puts_done != st->puts_issued)
+    if (st->txn.failed || !st->blob_id || st->puts_done != st->puts_issued)
         return;
     for (; st->owed_acks > 0; st->owed_acks--) {
         Petrel__Response resp = PETREL__RESPONSE__INIT;
@@ -318,42 +292,32 @@ static void flush_acks(struct rpc_req *req)
     }
 }
 
-static void commit_done(const struct db_result *r, void *ctx)
+static void committed(struct stream_txn *t)
 {
-    struct rpc_req *req = ctx;
-    struct deliver_state *st = req->state;
-    if (r->status != DB_OK) {
-        /* The transaction is over either way; nothing to roll back. */
-        db_pin_release(st->pin);
-        st->pin = NULL;
-        fail_db(req, r);
-        return;
-    }
-    db_pin_release(st->pin);
-    st->pin = NULL;
+    struct rpc_req *req = t->req;
     req->state = NULL;
-    reply_results(req, st);
+    reply_results(req, (struct deliver_state *)t);
 }
 
 static void delivered(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     struct deliver_state *st = req->state;
-    if (st->failed)
+    if (st->txn.failed)
         return;
     if (r->status != DB_OK) {
         fail_db(req, r);
         return;
     }
     take_results(st, r->res);
-    db_exec(backend->db, st->pin, "COMMIT", commit_done, req);
+    stream_txn_commit(&st->txn);
 }
 
 static void put_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     struct deliver_state *st = req->state;
-    if (st->failed)
+    if (st->txn.failed)
         return;
     st->puts_done++;
     if (r->status != DB_OK) {
@@ -371,7 +335,7 @@ static void put_piece(struct rpc_req *req, const char *p, size_t n)
     snprintf(seq, sizeof seq, "%d", st->seq++);
     struct db_param prm[] = { { st->src_acct }, { blob }, { seq }, { p, (int)n, true } };
     st->puts_issued++;
-    db_pin_query(st->pin, STMT_BLOB_PUT, prm, 4, put_done, req);
+    db_pin_query(st->txn.pin, STMT_BLOB_PUT, prm, 4, put_done, req);
 }
 
 /* Writes every whole chunk buffered (once the blob is staged). */
@@ -402,11 +366,11 @@ static void finish_stream(struct rpc_req *req)
         { header_size_text(st, hs, sizeof hs) }, { st->accounts }, { st->mailboxes },
         { st->msgid }, { st->refs },
     };
-    db_pin_query(st->pin, STMT_DELIVER, p, 9, delivered, req);
+    db_pin_query(st->txn.pin, STMT_DELIVER, p, 9, delivered, req);
 }
 
 /* Takes bytes of the message: hashes them and writes every whole chunk.
- * Returns false (and has ended req) when the message is over the limit. */
+ * Returns false (the request fails) when the message is over the limit. */
 static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
 {
     struct deliver_state *st = req->state;
@@ -426,7 +390,7 @@ static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
 static void on_chunk(struct rpc_req *req, const Petrel__Request *msg)
 {
     struct deliver_state *st = req->state;
-    if (st->failed)
+    if (st->txn.failed)
         return;
     if (msg->op_case != PETREL__REQUEST__OP_APPEND_CHUNK || st->last) {
         fail_stream(req, PETREL__STATUS__BAD, "Unexpected frame in a delivery");
@@ -453,7 +417,7 @@ static void staged(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     struct deliver_state *st = req->state;
-    if (st->failed)
+    if (st->txn.failed)
         return;
     if (r->status != DB_OK) {
         fail_db(req, r);
@@ -472,35 +436,11 @@ static void staged(const struct db_result *r, void *ctx)
         flush_acks(req);
 }
 
-static void begun(const struct db_result *r, void *ctx)
+static void txn_begun(struct stream_txn *t)
 {
-    struct rpc_req *req = ctx;
-    struct deliver_state *st = req->state;
-    if (st->failed)
-        return;
-    if (r->status != DB_OK) {
-        fail_db(req, r);
-        return;
-    }
+    struct deliver_state *st = (struct deliver_state *)t;
     struct db_param p[] = { { st->accounts } };
-    db_pin_query(st->pin, STMT_DELIVER_BEGIN, p, 1, staged, req);
-}
-
-static void pinned(struct db_pin *pin, const char *error, void *ctx)
-{
-    struct rpc_req *req = ctx;
-    struct deliver_state *st = req->state;
-    st->pin_waiting = false;
-    st->pin = pin;
-    if (st->failed) {   /* cancelled or refused while waiting */
-        rolled_back(NULL, req);
-        return;
-    }
-    if (!pin) {
-        fail_stream(req, PETREL__STATUS__TEMPFAIL, error);
-        return;
-    }
-    db_exec(backend->db, pin, "BEGIN", begun, req);
+    db_pin_query(t->pin, STMT_DELIVER_BEGIN, p, 1, staged, t->req);
 }
 
 static void on_cancel(struct rpc_req *req)
@@ -553,6 +493,8 @@ void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
     req->on_more = on_chunk;
     req->on_cancel = on_cancel;
     take_bytes(req, d->data.data, d->data.len);   /* within the limit: checked above */
-    st->pin_waiting = true;
-    db_pin_acquire(backend->db, pinned, req);
+    st->txn.begun = txn_begun;
+    st->txn.committed = committed;
+    st->txn.free_state = txn_free_state;
+    stream_txn_start(&st->txn, req);
 }

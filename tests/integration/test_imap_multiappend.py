@@ -66,8 +66,8 @@ def multiappend(c, mailbox, messages, tag="M1"):
 
 
 def count(cluster, account, mailbox="INBOX"):
-    """MESSAGES of mailbox, asked on the other frontend."""
-    with login(cluster, *account, frontend=1) as c:
+    """MESSAGES of mailbox, asked on the last frontend."""
+    with login(cluster, *account, frontend=len(cluster.imap_ports) - 1) as c:
         untagged = c.ok(f"STATUS {quote(mailbox)} (MESSAGES)")
         return int(re.search(rb"MESSAGES (\d+)", untagged[0]).group(1))
 
@@ -276,6 +276,22 @@ def test_disconnect_midway_stores_nothing(cluster, account, cut):
     assert count(cluster, account) == 2
 
 
+def test_mailbox_deleted_midway_stores_nothing(cluster, account):
+    with login(cluster, *account) as c:
+        c.ok("CREATE Doomed")
+        first = make_message("first", b"d" * 600000)
+        assert send_multiappend(c, "Doomed", [{"body": first}], end=b"") is None
+        with login(cluster, *account, frontend=1) as other:
+            other.ok("DELETE Doomed")
+        c.send(b" {5}\r\n")
+        assert c.response().startswith(b"+")
+        c.send(b"hello\r\n")
+        _, tagged = c.read_until("M1")
+        assert re.match(rb"M1 NO \[TRYCREATE\]", tagged), tagged
+        c.ok("CREATE Doomed")
+    assert count(cluster, account, "Doomed") == 0
+
+
 def test_disconnect_after_the_whole_command_stores_all_or_nothing(cluster, account):
     msgs = [{"body": make_message(f"gone{i}", b"g" * 50000), "nonsync": True} for i in range(3)]
     with login(cluster, *account) as c:
@@ -346,11 +362,13 @@ def attachment_message(n, size):
 
 @pytest.fixture(scope="module")
 def small(request):
-    """One frontend and one backend, at most 4 messages per APPEND; stopped
-    at the end of the module."""
+    """One frontend and one backend; the backend takes at most 4 messages per
+    APPEND and 25 MB per message (less than APPENDLIMIT, which the frontend
+    checks). Stopped at the end of the module."""
     failed_before = request.session.testsfailed
     c = cluster_up(1, 1, prefix="multiappend-",
-                   env={"PETREL_CLUSTER_BACKEND_CONF": "append_max_messages = 4"})
+                   env={"PETREL_CLUSTER_BACKEND_CONF":
+                        "append_max_messages = 4; max_message_size = 26214400"})
     yield c
     _finish(request, c, failed_before)
 
@@ -364,6 +382,29 @@ def test_too_many_messages_store_nothing(small):
         c.ok("NOOP")
         _, tagged = multiappend(c, "INBOX", msgs[:4])
         assert re.match(rb"M1 OK \[APPENDUID \d+ 1:4\] ", tagged), tagged
+
+
+@pytest.mark.parametrize("nonsync", [False, True])
+def test_backend_refusal_midway_answers_at_once(small, nonsync):
+    """The backend refuses the second message (over its max_message_size)
+    while the client is still sending: the data is dropped, the command
+    answered at the next literal (or at its end), nothing stored."""
+    account = small.new_account()
+    big = make_message("too big for the backend", b"b" * (30 << 20))
+    msgs = [{"body": make_message("one"), "nonsync": nonsync},
+            {"body": big, "nonsync": nonsync},
+            {"body": make_message("three"), "nonsync": nonsync}]
+    with login(small, *account) as c:
+        refused = send_multiappend(c, "INBOX", msgs)
+        if refused is None:
+            c.send(b"M2 NOOP\r\n")
+            untagged, tagged = c.read_until("M2")
+            assert [status_of(r) for r in untagged] == [b"NO"], untagged
+            refused = untagged[0]
+            assert status_of(tagged) == b"OK"
+        assert re.match(rb"M1 NO \[TOOBIG\]", refused), refused
+        c.ok("NOOP")
+    assert count(small, account) == 0
 
 
 def test_three_20mb_messages_stream_with_bounded_memory(small):
