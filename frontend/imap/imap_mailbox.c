@@ -119,7 +119,8 @@ int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool
         return -1;
     size_t cap = 0;
     if (set.searchres) {
-        /* RFC 5182: the saved messages still in the map, whichever form. */
+        /* RFC 5182: the saved messages still in the map, whichever form;
+         * none saved selects nothing, without error (as Dovecot). */
         for (size_t i = 0; i < sel->nsaved; i++)
             if (imap_seq_of_uid(sel, sel->saved[i]))
                 add_range(out, &cap, sel->saved[i], sel->saved[i]);
