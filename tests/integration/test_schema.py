@@ -161,7 +161,10 @@ def one_error_line(r, code):
 def test_migrate_twice_is_a_noop(db_url):
     conn = connect(db_url)
     before = rows(conn, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
-    assert [v for v, _, _ in before] == list(range(1, len(before) + 1))
+    # Every migration the binary carries, by number (numbers are handed out
+    # per branch, so one may be missing until its branch merges).
+    carried = sorted(int(f.name.split("_", 1)[0]) for f in (ROOT / "backend/migrations").glob("*.sql"))
+    assert [v for v, _, _ in before] == carried
     r = admin(db_url, "migrate")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert "(0 migrations applied)" in r.stdout
