@@ -61,14 +61,23 @@ if [ -n "$missing" ]; then
     $APT install -y --no-install-recommends $missing >/dev/null
 fi
 
-# npm ci is slow even when nothing changed; rerun it only when the lock file is
-# newer than what the last install recorded.
+# npm ci is slow even when nothing changed; rerun it only when the lock file's
+# content differs from what the last install recorded (content, not mtime: a
+# fresh checkout gives the lock file a new mtime). A node_modules that is a
+# link is an install shared by several git worktrees: npm ci through it would
+# empty it for all of them, so it is only reported, never reinstalled here.
 for d in $JS_DIRS; do
     [ -f "$d/package.json" ] || continue
-    stamp="$d/node_modules/.package-lock.json"
-    # shellcheck disable=SC3013 # dash's test has -nt
-    if [ ! -f "$stamp" ] || [ "$d/package-lock.json" -nt "$stamp" ]; then
+    if [ -L "$d/node_modules" ]; then
+        [ -n "$(ls -A "$d/node_modules/" 2>/dev/null)" ] ||
+            echo "deps: $d/node_modules links to an empty shared install; run npm ci where it points" >&2
+        continue
+    fi
+    stamp="$d/node_modules/.petrel-lock.sha256"
+    want=$(sha256sum <"$d/package-lock.json")
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "deps: npm ci in $d" >&2
         (cd "$d" && npm ci --silent --no-audit --no-fund)
+        echo "$want" >"$stamp"
     fi
 done
