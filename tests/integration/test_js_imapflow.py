@@ -24,7 +24,8 @@ CASES = [
     "starttls", "implicit_tls", "auth_plain_and_login", "id_namespace",
     "list_special_use_status", "mailbox_lifecycle", "status", "open_and_lock",
     "append_fetch", "download", "search", "flags", "copy_move_delete",
-    "idle_events", "multi_device", "qresync_offline_500",
+    "idle_events", "idle_events_qresync", "selected_renamed_deleted", "large_message",
+    "multi_device", "qresync_offline_500",
 ]
 
 pytestmark = pytest.mark.skipif(

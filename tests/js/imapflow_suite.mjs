@@ -493,6 +493,85 @@ test('idle_events', async t => {
     await idling;
 });
 
+// With QRESYNC enabled the same changes arrive as the RFC 7162 forms:
+// VANISHED (not EXPUNGE) with the UID, FETCH with UID and MODSEQ.
+test('idle_events_qresync', async t => {
+    const a = await t.connect({ frontend: 0, qresync: true });
+    const b = await t.connect({ frontend: 1 });
+    for (let i = 0; i < 3; i++) await b.append('INBOX', message({ subject: `q${i}` }));
+    const h0 = (await a.mailboxOpen('INBOX')).highestModseq;
+    await b.mailboxOpen('INBOX');
+    const log = recorder(a);
+    a.idle();
+    await until('IDLE on A', () => a.idling);
+    await b.messageFlagsAdd('3', ['$Seen2'], { uid: true });
+    await until('flags on A', () => log.length > 0);
+    const f = log.shift();
+    t.ok('FETCH carries UID and a MODSEQ above the SELECT\'s HIGHESTMODSEQ',
+        f.ev === 'flags' && f.seq === 3 && f.uid === 3 && f.modseq > h0, () => show(f));
+    await b.messageDelete('1:2', { uid: true });
+    await until('VANISHED on A', () => log.filter(e => e.ev === 'expunge').length === 2);
+    const gone = log.filter(e => e.ev === 'expunge');
+    t.eq('VANISHED names the UIDs, not EARLIER', gone.map(e => [e.uid, e.vanished, e.earlier]),
+        [[1, true, false], [2, true, false]]);
+    t.eq('A has one message left', a.mailbox.exists, 1);
+    const [m] = await collect(a.fetch('1:*', { uid: true, flags: true }));
+    t.eq('the survivor is UID 3 with its flag', [m.seq, m.uid, [...m.flags]], [1, 3, ['$Seen2']]);
+});
+
+// B renames the mailbox A has open: A stays on the same mailbox (Petrel
+// selects by id, as Dovecot follows the renamed mailbox) and still gets
+// its changes. B deletes it: A gets BYE, and imapflow closes.
+test('selected_renamed_deleted', async t => {
+    const a = await t.connect({ frontend: 0 });
+    const b = await t.connect({ frontend: 1 });
+    await b.mailboxCreate('Old');
+    await b.append('Old', message({ subject: 'r0' }));
+    await a.mailboxOpen('Old');
+    const log = recorder(a);
+    let closed = false;
+    a.on('close', () => { closed = true; });
+    a.idle();
+    await until('IDLE on A', () => a.idling);
+    await b.mailboxRename('Old', 'New');
+    await b.append('New', message({ subject: 'r1' }));
+    await until('EXISTS after the rename', () => log.length > 0);
+    t.eq('A sees the append to the renamed mailbox', log.shift(), { ev: 'exists', count: 2, prev: 1 });
+    await b.mailboxDelete('New');
+    await until('A closed', () => closed);
+    t.ok('A was told with BYE, not left on a mailbox that is gone', closed && !a.usable);
+    t.eq('no other event', log, []);
+});
+
+// A message over the RPC chunk size (256 KiB) goes through the streamed
+// APPEND and FETCH paths; partial fetches across chunk boundaries must be
+// exact.
+test('large_message', async t => {
+    const c = await t.connect();
+    const line = i => `line ${String(i).padStart(7, '0')} ${'abcdefghij'.repeat(6)}\r\n`;
+    let body = '';
+    for (let i = 0; body.length < 3 * 1024 * 1024; i++) body += line(i);
+    const raw = message({ subject: 'big', body });
+    const r = await c.append('INBOX', raw);
+    t.eq('APPENDUID for 3 MB', r.uid, 1);
+    await c.mailboxOpen('INBOX');
+    const m = await c.fetchOne('1', { size: true, source: true }, { uid: true });
+    t.eq('RFC822.SIZE', m.size, raw.length);
+    t.ok('whole source byte for byte', m.source.equals(Buffer.from(raw)), () => `${m.source.length} bytes`);
+    for (const [start, len] of [[262100, 200], [524288, 1], [0, 262144], [raw.length - 10, 100], [raw.length + 5, 10]]) {
+        const p = await c.fetchOne('1', { source: { start, maxLength: len } }, { uid: true });
+        t.eq(`partial <${start}.${len}>`, p.source.toString(), raw.slice(start, start + len));
+    }
+    const d = await c.download('1', undefined, { uid: true });
+    const all = Buffer.concat(await collect(d.content));
+    t.ok('download streams it whole', all.equals(Buffer.from(raw)), () => `${all.length} bytes`);
+    // Line 10000 is ~750 KB in, past the first chunks. Petrel keeps the first
+    // MiB of a message's text for SEARCH (MIME_DEFAULT_MAX_TEXT), so text
+    // further in is not found: a limit of its own, not what this case tests.
+    const found = await c.search({ body: 'line 0010000' }, { uid: true });
+    t.eq('SEARCH BODY finds text deep in it', found, [1]);
+});
+
 // Device A idles on frontend 1 while device B on frontend 2 appends, flags,
 // moves, expunges and renames. Step by step, A must see each change as the
 // events the RFC prescribes with the right sequence numbers; then in a burst
