@@ -449,15 +449,11 @@ test('copy_move_delete', async t => {
     c.on('expunge', e => expunged.push(e));
     const mv = await c.messageMove('4:5', 'Dest', { uid: true });
     t.eq('MOVE gives COPYUID', mv.uidMap, new Map([[4, 4], [5, 5]]));
-    t.eq('MOVE expunges the sources', applyExpunges([1, 2, 3, 4, 5, 6], expunged.map(e => e.seq)).sort(), [4, 5]);
+    t.eq('MOVE expunges the sources', sorted(applyExpunges([1, 2, 3, 4, 5, 6], expunged.map(e => e.seq))), [4, 5]);
     t.eq('exists after MOVE', c.mailbox.exists, 4);
-    const moved = await c.fetchOne('1', { flags: true, envelope: true }, { uid: true });
-    t.eq('COPY kept the flags', (await collect(c.fetch('1:*', { flags: true }))).length, 4);
-    t.ok('flags survive in the copy', await (async () => {
-        await c.mailboxOpen('Dest');
-        const m = await c.fetchOne('2', { flags: true, envelope: true }, { uid: true });
-        return m.flags.has('\\Flagged') && m.envelope.subject === moved.envelope.subject;
-    })());
+    await c.mailboxOpen('Dest');
+    const copy = await c.fetchOne('2', { flags: true, envelope: true }, { uid: true });
+    t.eq('the copy of UID 1 kept its flag', [copy.envelope.subject, flagList(copy.flags)], ['c0', ['\\Flagged']]);
 
     await c.mailboxOpen('INBOX');
     expunged.length = 0;
@@ -470,7 +466,8 @@ test('copy_move_delete', async t => {
     t.eq('other \\Deleted message kept', left, [1, 2, 3]);
     t.ok('messageDelete by sequence', await c.messageDelete('1:2'));
     t.eq('left', (await collect(c.fetch('1:*', { uid: true }))).map(m => m.uid), [3]);
-    t.eq('move to a missing mailbox', await c.messageMove('1', 'No Such'), false);
+    t.eq('MOVE to a missing mailbox fails', await c.messageMove('1', 'No Such'), false);
+    t.eq('and leaves the message', c.mailbox.exists, 1);
 });
 
 // ---- several devices ----------------------------------------------------------
