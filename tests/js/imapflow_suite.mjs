@@ -789,6 +789,16 @@ test('qresync_offline_500', async t => {
     const full = new Map((await collect(c2.fetch('1:*', { uid: true, flags: true }))).map(m => [m.uid, flagList(m.flags)]));
     t.eq('snapshot plus resync equals the mailbox', new Map([...snapshot].sort((x, y) => x[0] - y[0])), full);
 
+    // The same resync on an open mailbox: UID FETCH (CHANGEDSINCE VANISHED).
+    const c4 = await t.connect({ frontend: 1, qresync: true });
+    await c4.mailboxOpen('Sync');
+    const log4 = recorder(c4);
+    const since = await collect(c4.fetch('1:*', { uid: true, flags: true }, { uid: true, changedSince: highestModseq }));
+    t.eq('FETCH CHANGEDSINCE: the changed and new messages', sorted(since.map(m => m.uid)), sorted(changed));
+    const v4 = log4.filter(e => e.ev === 'expunge');
+    t.ok('with VANISHED (EARLIER)', v4.every(e => e.vanished && e.earlier), () => show(v4.slice(0, 5)));
+    t.eq('for exactly the expunged UIDs', sorted(v4.map(e => e.uid)), sorted(expunged));
+
     // A stale UIDVALIDITY gets no resync data, just the mailbox.
     const c3 = await t.connect({ frontend: 1, qresync: true });
     const log3 = recorder(c3);
