@@ -715,6 +715,37 @@ test('multi_device', async t => {
     t.eq('after the burst A\'s model equals the server', model, final);
 });
 
+// Four devices append at once through both frontends while a fifth idles:
+// every APPENDUID is distinct, UIDs are 1..N with none lost, and the idler's
+// EXISTS only grows and ends at N (RFC 3501 7.3.1: EXISTS never shrinks
+// without an EXPUNGE).
+test('concurrent_append', async t => {
+    const watcher = await t.connect({ frontend: 0 });
+    await watcher.mailboxCreate('Busy');
+    await watcher.mailboxOpen('Busy');
+    const counts = [];
+    watcher.on('exists', e => counts.push(e.count));
+    watcher.idle();
+    await until('watcher idling', () => watcher.idling);
+    const devices = await Promise.all([0, 1, 0, 1].map(frontend => t.connect({ frontend })));
+    const per = 25, n = per * devices.length;
+    const uids = (await Promise.all(devices.map(async (d, k) => {
+        const got = [];
+        for (let i = 0; i < per; i++) got.push((await d.append('Busy', message({ subject: `d${k}m${i}` }))).uid);
+        return got;
+    }))).flat();
+    t.eq('every APPENDUID distinct, 1..N', sorted(uids), [...Array(n).keys()].map(i => i + 1));
+    for (const [k, d] of devices.entries()) {
+        const mine = uids.slice(k * per, (k + 1) * per);
+        t.ok(`device ${k}'s UIDs increase in its own order`, mine.every((u, i) => i === 0 || u > mine[i - 1]),
+            () => show(mine));
+    }
+    await until('watcher saw all', () => counts.length && counts[counts.length - 1] === n);
+    t.ok('EXISTS only grows', counts.every((c, i) => i === 0 || c > counts[i - 1]), () => show(counts));
+    const seen = await collect(watcher.fetch('1:*', { uid: true, envelope: true }));
+    t.eq('the watcher fetches them all in UID order', seen.map(m => m.uid), [...Array(n).keys()].map(i => i + 1));
+});
+
 // An offline device resynchronises with QRESYNC after 500 changes made by
 // another device and must learn exactly those: the UIDs expunged since (as
 // VANISHED (EARLIER)) and the messages changed or added since (as FETCH), no
