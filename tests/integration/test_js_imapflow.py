@@ -25,7 +25,7 @@ CASES = [
     "list_special_use_status", "mailbox_lifecycle", "status", "open_and_lock",
     "append_fetch", "download", "search", "flags", "copy_move_delete",
     "idle_events", "idle_events_qresync", "selected_renamed_deleted", "large_message",
-    "multi_device", "concurrent_append", "qresync_offline_500",
+    "idle_restarts", "multi_device", "concurrent_append", "qresync_offline_500",
 ]
 
 pytestmark = pytest.mark.skipif(

@@ -480,6 +480,41 @@ function recorder(c) {
     return log;
 }
 
+// A client's picture of its selected mailbox, kept only from the events it
+// receives, in their order (RFC 3501 7.4.1: each EXPUNGE renumbers what
+// follows; EXISTS announces new messages, learnt by fetching them). drain()
+// applies the recorded events and checks each is possible.
+async function mirror(t, c, log) {
+    const model = (await collect(c.fetch('1:*', { uid: true, flags: true })))
+        .map(m => ({ uid: m.uid, flags: flagList(m.flags) }));
+    const drain = async () => {
+        while (log.length) {
+            const e = log.shift();
+            if (e.ev === 'expunge') {
+                t.ok(`expunge seq ${e.seq} within 1..${model.length}`, e.seq >= 1 && e.seq <= model.length);
+                model.splice(e.seq - 1, 1);
+            } else if (e.ev === 'flags') {
+                const m = model[e.seq - 1];
+                // A message announced by EXISTS is known by its UID once one names it.
+                t.ok(`flags seq ${e.seq} names a known message`,
+                    m && (e.uid === undefined || m.uid === null || e.uid === m.uid), () => show([e, model]));
+                if (m.uid === null && e.uid !== undefined) m.uid = e.uid;
+                m.flags = e.flags;
+            } else if (e.ev === 'exists') {
+                t.ok(`EXISTS ${e.count} follows the expunges before it`, e.prev === model.length,
+                    () => show([e, model.length]));
+                while (model.length < e.count) model.push({ uid: null, flags: null });
+            }
+        }
+        const first = model.findIndex(m => m.uid === null);
+        if (first >= 0) {
+            const got = await collect(c.fetch(`${first + 1}:*`, { uid: true, flags: true }));
+            for (const g of got) model[g.seq - 1] = { uid: g.uid, flags: flagList(g.flags) };
+        }
+    };
+    return { model, drain };
+}
+
 test('idle_events', async t => {
     const a = await t.connect({ frontend: 0 });
     const b = await t.connect({ frontend: 1 });
@@ -594,6 +629,51 @@ test('large_message', async t => {
     t.eq('SEARCH BODY finds text deep in it', found, [1]);
 });
 
+// imapflow restarts IDLE every maxIdleTime (DONE, then IDLE again). Changes
+// that land between DONE and the next IDLE must still reach the client, at
+// the latest when IDLE starts again: after 60 quick changes, the idler's
+// model from its events equals the server.
+test('idle_restarts', async t => {
+    // imapflow's logger is where it says which commands it sends.
+    let idles = 0;
+    const logger = { debug: e => { if (e.src === 'c' && / IDLE$/.test(String(e.msg))) idles++; },
+        info() {}, warn() {}, error() {}, trace() {}, fatal() {}, child() { return logger; } };
+    const a = await t.connect({ frontend: 0, maxIdleTime: 40, logger });
+    const b = await t.connect({ frontend: 1 });
+    for (let i = 0; i < 10; i++) await b.append('INBOX', message({ subject: `r${i}` }));
+    await a.mailboxOpen('INBOX');
+    await b.mailboxOpen('INBOX');
+    const log = recorder(a);
+    const mir = await mirror(t, a, log);
+    a.idle();
+    await until('A idling', () => a.idling);
+    const rnd = prng(40);
+    let live = mir.model.map(m => m.uid);
+    for (let i = 0; i < 60; i++) {
+        const r = rnd();
+        if (r < 0.3 || live.length < 3) {
+            live.push((await b.append('INBOX', message({ subject: `n${i}` }))).uid);
+        } else if (r < 0.8) {
+            await b.messageFlagsSet(String(live[Math.floor(rnd() * live.length)]), [`$F${i}`], { uid: true });
+        } else {
+            const [uid] = live.splice(Math.floor(rnd() * live.length), 1);
+            await b.messageDelete(String(uid), { uid: true });
+        }
+        if (i % 10 === 0) await new Promise(r => setTimeout(r, 30)); // let a restart fall in between
+    }
+    const final = (await collect(b.fetch('1:*', { uid: true, flags: true })))
+        .map(m => ({ uid: m.uid, flags: flagList(m.flags) }));
+    await until('A caught up', () => {
+        let n = mir.model.length;
+        for (const e of log) n = e.ev === 'expunge' ? n - 1 : e.ev === 'exists' ? e.count : n;
+        return n === final.length;
+    });
+    await new Promise(r => setTimeout(r, 200));
+    await mir.drain();
+    t.ok('IDLE was restarted in between', idles > 5, () => `${idles} IDLE commands`);
+    t.eq('A\'s model from its events equals the server', mir.model, final);
+});
+
 // Device A idles on frontend 1 while device B on frontend 2 appends, flags,
 // moves, expunges and renames. Step by step, A must see each change as the
 // events the RFC prescribes with the right sequence numbers; then in a burst
@@ -606,36 +686,8 @@ test('multi_device', async t => {
     await a.mailboxOpen('Work');
     await b.mailboxOpen('Work');
     const log = recorder(a);
-    let model = (await collect(a.fetch('1:*', { uid: true, flags: true }))).map(m => ({ uid: m.uid, flags: flagList(m.flags) }));
+    const mir = await mirror(t, a, log);
     const idle = async () => { a.idle(); await until('A idling', () => a.idling); };
-
-    // Applies A's events in order; an EXISTS growth is resolved by fetching
-    // the new sequence numbers (after the events so far, as a client would).
-    const drain = async () => {
-        while (log.length) {
-            const e = log.shift();
-            if (e.ev === 'expunge') {
-                t.ok(`expunge seq ${e.seq} within 1..${model.length}`, e.seq >= 1 && e.seq <= model.length);
-                model.splice(e.seq - 1, 1);
-            } else if (e.ev === 'flags') {
-                const m = model[e.seq - 1];
-                // A message announced by EXISTS is known by its UID once one names it.
-                t.ok(`flags seq ${e.seq} names a known message`,
-                    m && (e.uid === undefined || m.uid === null || e.uid === m.uid), () => show([e, model]));
-                if (m.uid === null && e.uid !== undefined) m.uid = e.uid;
-                m.flags = e.flags;
-            } else if (e.ev === 'exists') {
-                t.ok(`EXISTS ${e.count} follows the expunges before it`, e.prev === model.length,
-                    () => show([e, model.length]));
-                while (model.length < e.count) model.push({ uid: null, flags: null });
-            }
-        }
-        const unknown = model.map((m, i) => [m, i + 1]).filter(([m]) => m.uid === null);
-        if (unknown.length) {
-            const got = await collect(a.fetch(`${unknown[0][1]}:*`, { uid: true, flags: true }));
-            for (const g of got) model[g.seq - 1] = { uid: g.uid, flags: flagList(g.flags) };
-        }
-    };
     const truth = async () => (await collect(b.fetch('1:*', { uid: true, flags: true })))
         .map(m => ({ uid: m.uid, flags: flagList(m.flags) }));
     // expect: A's events, exactly; or { removes: UIDS } for an expunge of
@@ -652,17 +704,17 @@ test('multi_device', async t => {
         await new Promise(r => setTimeout(r, 50)); // nothing more may follow
         if (removes) {
             t.ok(`${what}: only EXPUNGEs`, seen().every(e => e.ev === 'expunge' && !e.vanished), () => show(seen()));
-            t.eq(what, applyExpunges(model.map(m => m.uid), seen().map(e => e.seq)).sort((x, y) => x - y), removes);
+            t.eq(what, applyExpunges(mir.model.map(x => x.uid), seen().map(e => e.seq)).sort((x, y) => x - y), removes);
         } else {
             t.eq(what, seen(), expect);
         }
-        await drain();
-        t.eq(`${what}: A's model equals the server`, model, await truth());
+        await mir.drain();
+        t.eq(`${what}: A's model equals the server`, mir.model, await truth());
     };
 
     const { uid: u6 } = await b.append('Work', message({ subject: 'w5' }));
     await step('append: EXISTS 6', async () => {}, [{ ev: 'exists', count: 6, prev: 5 }]);
-    t.eq('the new message is B\'s APPENDUID', model[5].uid, u6);
+    t.eq('the new message is B\'s APPENDUID', mir.model[5].uid, u6);
     await step('flag message 3: FETCH 3', () => b.messageFlagsAdd('3', ['\\Flagged'], { uid: true }),
         [{ ev: 'flags', seq: 3, flags: ['\\Flagged'] }]);
     await b.mailboxCreate('Done');
@@ -706,13 +758,13 @@ test('multi_device', async t => {
     const final = await truth();
     // A caught up when its event stream describes the final count.
     await until('A caught up with the burst', () => {
-        let n = model.length;
+        let n = mir.model.length;
         for (const e of log) n = e.ev === 'expunge' ? n - 1 : e.ev === 'exists' ? e.count : n;
         return n === final.length && log.length > 0;
     });
     await new Promise(r => setTimeout(r, 100));
-    await drain();
-    t.eq('after the burst A\'s model equals the server', model, final);
+    await mir.drain();
+    t.eq('after the burst A\'s model equals the server', mir.model, final);
 });
 
 // Four devices append at once through both frontends while a fifth idles:
