@@ -47,8 +47,12 @@ def test_case_list():
 @pytest.mark.parametrize("case", CASES)
 def test_imapflow(cluster, new_account, case):
     user, password = new_account()
+    # A second account whose password needs quoting or a literal in LOGIN
+    # and is UTF-8 in SASL: space, quote, backslash, braces, non-ASCII.
+    user2, password2 = new_account(password='p\u00e4 ss"w\\\u00f6{3}rd')
     config = {"imap": cluster.imap_ports, "imaps": cluster.imaps_ports,
-              "ca": cluster.tls_ca, "user": user, "pass": password}
+              "ca": cluster.tls_ca, "user": user, "pass": password,
+              "user2": user2, "pass2": password2}
     r = run_node(case, json.dumps(config))
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     results = [x for x in lines if "result" in x]

@@ -78,6 +78,20 @@ test('auth_plain_and_login', async t => {
     // SASL LOGIN as well.
     const sl = await t.connect({ auth: { user: t.config.user, pass: t.config.pass, loginMethod: 'AUTH=LOGIN' } });
     t.ok('AUTHENTICATE LOGIN used', sl.authCapabilities.get('AUTH=LOGIN') === true, () => show(sl.authCapabilities));
+    // A password with space, quote, backslash, braces and UTF-8: imapflow
+    // quotes it or sends a literal for LOGIN, and UTF-8 bytes in SASL.
+    const { user2, pass2 } = t.config;
+    for (const loginMethod of ['LOGIN', 'AUTH=PLAIN', 'AUTH=LOGIN']) {
+        const x = await t.connect({ frontend: 1, auth: { user: user2, pass: pass2, loginMethod } });
+        t.ok(`${loginMethod} with ${JSON.stringify(pass2)}`, !!x.authenticated);
+        await x.logout();
+    }
+    // RFC 4616: an authorization identity equal to the authenticated one is
+    // that user; another one (no proxy rights exist) is refused.
+    const self = await t.connect({ auth: { user: user2, pass: pass2, loginMethod: 'AUTH=PLAIN', authzid: user2 } });
+    t.ok('PLAIN with authzid = the user', !!self.authenticated);
+    const other = t.client({ auth: { user: user2, pass: pass2, loginMethod: 'AUTH=PLAIN', authzid: t.config.user } });
+    t.eq('PLAIN with another authzid refused', (await t.rejects('as', other.connect())).authenticationFailed, true);
     // A wrong password: imapflow reports an authentication failure, the server
     // answers NO [AUTHENTICATIONFAILED] (loopback is throttle-exempt).
     const bad = t.client({ pass: 'wrong-' + t.config.pass });
