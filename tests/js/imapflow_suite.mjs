@@ -176,6 +176,20 @@ test('mailbox_lifecycle', async t => {
     subs = (await c.list()).filter(m => m.subscribed).map(m => m.path);
     t.ok('mailboxUnsubscribe', !subs.includes('Entwürfe ☃'), () => show(subs));
 
+    // RFC 3501 6.3.5: renaming INBOX moves its messages to the new name and
+    // leaves INBOX, empty, in place; INBOX's children are not renamed.
+    await c.append('INBOX', message({ subject: 'in inbox' }));
+    await c.mailboxCreate(['INBOX', 'Kid']);
+    await c.mailboxRename('INBOX', 'Old Inbox');
+    const inbox = await c.status('INBOX', { messages: true });
+    const old = await c.status('Old Inbox', { messages: true });
+    t.eq('RENAME INBOX moved its messages and left it empty', [inbox.messages, old.messages], [0, 1]);
+    t.ok('INBOX\'s children stay', (await c.list()).some(m => m.path === 'INBOX/Kid'));
+    // RFC 3501 6.3.4 lets a server delete it and keep a \Noselect name;
+    // Petrel refuses with [HASCHILDREN] as Dovecot does.
+    const kids = await t.rejects('deleting a mailbox with children refused', c.mailboxDelete('Archive/Lists'));
+    t.ok('with [HASCHILDREN]', show(kids.response).includes('HASCHILDREN'), () => show(kids.response));
+
     const del = await c.mailboxDelete('Entwürfe ☃');
     t.eq('mailboxDelete', del.path, 'Entwürfe ☃');
     t.ok('gone from LIST', !(await c.list()).some(m => m.path === 'Entwürfe ☃'));
