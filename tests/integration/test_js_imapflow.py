@@ -38,6 +38,19 @@ def run_node(*args):
                           timeout=CASE_TIMEOUT, cwd=JS_DIR)
 
 
+def parse_lines(stdout):
+    """The script's JSON lines; anything else it printed (a crash's trace
+    on stdout) becomes a failed check, so it shows in the failure."""
+    lines = []
+    for line in stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        lines.append(obj if isinstance(obj, dict) else {"check": "stdout", "ok": False, "detail": line})
+    return lines
+
+
 def test_case_list():
     r = run_node("--list")
     assert r.returncode == 0, r.stderr
@@ -54,7 +67,7 @@ def test_imapflow(cluster, new_account, case):
               "ca": cluster.tls_ca, "user": user, "pass": password,
               "user2": user2, "pass2": password2}
     r = run_node(case, json.dumps(config))
-    lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    lines = parse_lines(r.stdout)
     results = [x for x in lines if "result" in x]
     failed = [x for x in lines if x.get("ok") is False]
     why = (f"{results[-1]['error'] if results else 'no result line'}\n"
