@@ -91,6 +91,13 @@ static void update_io(struct conn *c)
     }
     set_watcher(c, &c->rio, r);
     set_watcher(c, &c->wio, w);
+    /* Output queued by a callback goes out before the loop polls again: when
+     * the socket takes it all (the usual case), the write watcher started
+     * above is stopped again before libev tells the kernel, which saves two
+     * epoll_ctl calls and a loop iteration per reply. */
+    if (w && buf_len(&c->out) > 0 && !c->connecting && !c->handshaking && !c->write_wants_read &&
+        !ev_is_active(&c->flush_w))
+        ev_prepare_start(c->loop, &c->flush_w);
     if (r && !c->read_wants_write && wants_input(c) && c->type->pending &&
         c->type->pending(c) > 0 && !ev_is_pending(&c->rio))
         ev_feed_event(c->loop, &c->rio, EV_READ);
@@ -110,6 +117,7 @@ void conn_close(struct conn *c, const char *reason)
     c->close_reason = reason;
     ev_io_stop(c->loop, &c->rio);
     ev_io_stop(c->loop, &c->wio);
+    ev_prepare_stop(c->loop, &c->flush_w);
     if (c->type->close)
         c->type->close(c);
     tls_ctx_unref(&c->tls_next);
@@ -302,6 +310,14 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         update_io(c);
 }
 
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct conn *c = w->data;
+    ev_prepare_stop(loop, w);
+    if (!c->closed && !c->connecting && !c->handshaking && !c->write_wants_read)
+        flush(c);
+}
+
 static void setup(struct conn *c, struct ev_loop *loop, int fd, const struct conn_handler *h,
                   void *ctx)
 {
@@ -309,7 +325,8 @@ static void setup(struct conn *c, struct ev_loop *loop, int fd, const struct con
                         .read_limit = DEFAULT_READ_LIMIT, .low_water = DEFAULT_LOW_WATER };
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
-    c->rio.data = c->wio.data = c;
+    ev_prepare_init(&c->flush_w, flush_cb);
+    c->rio.data = c->wio.data = c->flush_w.data = c;
 }
 
 void conn_init(struct conn *c, struct ev_loop *loop, int fd, const struct conn_handler *h, void *ctx)

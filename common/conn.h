@@ -65,6 +65,7 @@ struct conn {
     struct ev_loop *loop;
     int fd;
     ev_io rio, wio;
+    ev_prepare flush_w;            /* sends what was queued before the loop next polls */
     ev_timer close_timer;          /* runs on_close outside callbacks */
     struct buf in, out;
     const struct conn_handler *h;
