@@ -7,6 +7,7 @@
 #include "imap/imap_write.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,6 @@ struct msg {
 };
 
 struct fetch_state {
-    struct fetch_item items[MAX_FETCH_ITEMS + 4];   /* + UID, FLAGS, MODSEQ added */
     int nitems;
     bool set_seen;
     bool want_mime;
@@ -72,6 +72,9 @@ struct fetch_state {
     Petrel__UidRanges ranges;  /* VANISHED: the messages, kept for after it */
     struct imap_seqset vset;   /* VANISHED: the UID set as the client sent it */
     struct imap_changes_call *vcall;
+    /* Last: ~110 KB that cmd_fetch leaves unzeroed (each item is set when
+     * added); clearing it took a tenth of the frontend's CPU per FETCH. */
+    struct fetch_item items[MAX_FETCH_ITEMS + 4];   /* + UID, FLAGS, MODSEQ added */
 };
 
 static void fetch_state_free(void *p)
@@ -596,7 +599,8 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "FETCH expects a message set and items.");
         return;
     }
-    struct fetch_state *st = calloc(1, sizeof *st);
+    struct fetch_state *st = malloc(sizeof *st);
+    memset(st, 0, offsetof(struct fetch_state, items));
     st->item = -1;
     is->cmd_state = st;
     is->cmd_free = fetch_state_free;
