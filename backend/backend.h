@@ -31,6 +31,7 @@ struct backend_settings {
     char *http_listen;         /* /metrics /healthz /readyz; empty: off */
     char *log_format;          /* logfmt or json */
     long expunge_tombstone_days;   /* QRESYNC: keep expunge tombstones this long; 0: for ever */
+    long meta_inline_budget;   /* bytes of bodies one MetaReq may carry inline; 0: none */
 };
 
 struct backend {
@@ -121,6 +122,7 @@ enum stmt {
     STMT_META_OBJECTID,    /* FETCH EMAILID/THREADID/SAVEDATE (010_objectid_savedate.sql) */
     STMT_APPEND_STAGE,     /* streamed APPEND / MULTIAPPEND (011_append_staged.sql) */
     STMT_APPEND_STAGED,
+    STMT_META_INLINE,      /* FETCH BODY[] in one round trip (012_meta_inline.sql) */
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */
@@ -144,10 +146,11 @@ struct meta_objectids {
     size_t n;
 };
 /* Sends rows of the petrel_meta* functions as MetaResp batches, with the
- * structure from mm and the ids from oids (either may be NULL). The last
+ * structure from mm and the ids from oids (either may be NULL). A batch
+ * carrying inline bodies ends once they reach inline_cut bytes. The last
  * batch ends req. */
 void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm,
-                     const struct meta_objectids *oids);
+                     const struct meta_objectids *oids, size_t inline_cut);
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
 void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);

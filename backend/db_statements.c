@@ -36,5 +36,6 @@ const struct db_statement db_statements[] = {
     [STMT_META_OBJECTID] = { "meta_objectid", "SELECT uid, emailid, threadid, savedate FROM petrel_meta_objectid($1, $2, $3, $4)", 4, false },
     [STMT_APPEND_STAGE] = { "append_stage", "SELECT petrel_append_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", 11, false },
     [STMT_APPEND_STAGED] = { "append_staged", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12, false },
+    [STMT_META_INLINE] = { "meta_inline", "SELECT uid, flags, keywords, internaldate, tz_offset, size, header_size, modseq, blob_id, inline_body FROM petrel_meta_inline($1, $2, $3, $4, $5)", 5, true },
 };
 const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

@@ -1,5 +1,6 @@
 /* Sends rows of (uid, flags, keywords, internaldate, tz_offset, size,
- * header_size, modseq, blob_id) as MessageMeta batches. */
+ * header_size, modseq, blob_id) as MessageMeta batches, in text or binary
+ * format (keywords always as text[]'s text form). */
 #include "backend.h"
 
 #include "objectid.h"
@@ -10,21 +11,38 @@
 /* Messages per response frame: about 40 bytes each, far below rpc_max_frame. */
 #define META_BATCH 2000
 
+static long long col_int(const PGresult *res, int row, int col)
+{
+    return PQfformat(res, col) ? db_bin_int(res, row, col) : db_int(res, row, col);
+}
+
 static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***kw_r)
 {
     petrel__message_meta__init(m);
-    m->uid = (uint32_t)db_int(res, row, 0);
-    m->flags = (uint32_t)db_int(res, row, 1);
+    m->uid = (uint32_t)col_int(res, row, 0);
+    m->flags = (uint32_t)col_int(res, row, 1);
     size_t nkw;
     *kw_r = pg_parse_text_array(PQgetvalue(res, row, 2), &nkw);
     m->keywords = *kw_r;
     m->n_keywords = nkw;
-    m->internaldate = db_int(res, row, 3);
-    m->tz_offset = (int32_t)db_int(res, row, 4);
-    m->size = (uint64_t)db_int(res, row, 5);
-    m->header_size = (uint64_t)db_int(res, row, 6);
-    m->modseq = (uint64_t)db_int(res, row, 7);
-    m->blob_id = db_int(res, row, 8);
+    m->internaldate = col_int(res, row, 3);
+    m->tz_offset = (int32_t)col_int(res, row, 4);
+    m->size = (uint64_t)col_int(res, row, 5);
+    m->header_size = (uint64_t)col_int(res, row, 6);
+    m->modseq = (uint64_t)col_int(res, row, 7);
+    m->blob_id = col_int(res, row, 8);
+}
+
+/* petrel_meta_inline (012_meta_inline.sql): the body, where it came along.
+ * Returns its size (0 when none). */
+static size_t fill_inline(Petrel__MessageMeta *m, const PGresult *res, int row, int col)
+{
+    if (col < 0 || PQgetisnull(res, row, col))
+        return 0;
+    m->inlined = true;
+    m->inline_body.data = (uint8_t *)PQgetvalue(res, row, col);
+    m->inline_body.len = (size_t)PQgetlength(res, row, col);
+    return m->inline_body.len;
 }
 
 /* Finds the ids of uid among oids' rows (both in UID order). */
@@ -45,7 +63,7 @@ static const struct meta_mime_row *mime_row(const struct meta_mime *mm, uint32_t
 }
 
 void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm,
-                     const struct meta_objectids *oids)
+                     const struct meta_objectids *oids, size_t inline_cut)
 {
     size_t at = 0, oid_at = 0;
     int n = PQntuples(res);
@@ -57,14 +75,19 @@ void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta
             seen_modseq = (uint64_t)db_int(res, i, 9);
     /* petrel_meta_crlf (009_pop3_size.sql): the POP3 size. */
     int crlf_col = PQfnumber(res, "crlf_size");
+    int inline_col = PQfnumber(res, "inline_body");
     Petrel__MessageMeta *metas = calloc(META_BATCH, sizeof *metas);
     Petrel__MessageMeta **ptrs = calloc(META_BATCH, sizeof *ptrs);
     char ***kws = calloc(META_BATCH, sizeof *kws);
     int row = 0;
     do {
         int k = 0;
-        for (; k < META_BATCH && row < n; k++, row++) {
+        /* A frame with bodies ends once they reach the largest one asked
+         * for, so it stays within what the frontend accepts. */
+        size_t inline_bytes = 0;
+        for (; k < META_BATCH && row < n && (!inline_bytes || inline_bytes < inline_cut); k++, row++) {
             fill(&metas[k], res, row, &kws[k]);
+            inline_bytes += fill_inline(&metas[k], res, row, inline_col);
             if (crlf_col >= 0)
                 metas[k].crlf_size = (uint64_t)db_int(res, row, crlf_col);
             const struct meta_mime_row *m = mm ? mime_row(mm, metas[k].uid, &at) : NULL;

@@ -3,7 +3,9 @@
  * ENVELOPE, BODYSTRUCTURE and BODY from the stored parse, parsing first any
  * body that was stored without one; with want_objectid EMAILID, THREADID and
  * SAVEDATE. Those come from queries of their own before the metadata, so
- * the common FETCH pays nothing for them. */
+ * the common FETCH pays nothing for them. With inline_max it adds the
+ * bodies of small messages, so their FETCH BODY[] needs no stream of its
+ * own. */
 #include "backend.h"
 
 #include "mime_store.h"
@@ -19,6 +21,8 @@ struct meta_state {
     bool set_seen;
     bool crlf;                /* want_crlf_size: POP3's listing */
     char since[24];           /* CHANGEDSINCE (RFC 7162); "" for none */
+    char inline_lo[16], inline_hi[16];   /* the one range of an inline request */
+    uint64_t inline_max;      /* 0 unless bodies go inline */
     int64_t mailbox_id;
     bool reparsed;            /* ensure ran once already */
     bool want_mime, want_objectid;
@@ -41,6 +45,8 @@ static void state_free(struct meta_state *st)
     free(st);
 }
 
+static void meta_query(struct rpc_req *req);
+
 static void meta_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
@@ -48,6 +54,13 @@ static void meta_done(const struct db_result *r, void *ctx)
     req->state = NULL;
     if (r->status != DB_OK) {
         rpc_fail_db(req, r);
+    } else if (st && st->inline_max && PQntuples(r->res) == 0) {
+        /* petrel_meta_inline has no rows for a missing mailbox either:
+         * petrel_meta tells the two apart (P0002). */
+        st->inline_max = 0;
+        req->state = st;
+        meta_query(req);
+        return;
     } else {
         /* \Seen set here (a row carries petrel_meta_since's seen_modseq):
          * other sessions learn of it like of a STORE. */
@@ -58,7 +71,8 @@ static void meta_done(const struct db_result *r, void *ctx)
                 break;
             }
         reply_meta_rows(req, r->res, st && st->mm.rows ? &st->mm : NULL,
-                        st && st->oids.rows ? &st->oids : NULL);
+                        st && st->oids.rows ? &st->oids : NULL,
+                        st ? (size_t)st->inline_max : 0);
     }
     if (st)
         state_free(st);
@@ -74,6 +88,14 @@ static void meta_query(struct rpc_req *req)
         struct db_param ps[] = { { st->acct }, { st->mbox }, { st->lo }, { st->hi },
                                  { st->set_seen ? "t" : "f" }, { st->since[0] ? st->since : "0" } };
         db_query(backend->db, STMT_META_SINCE, ps, 6, meta_done, req);
+        return;
+    }
+    if (st->inline_max) {   /* 012_meta_inline.sql */
+        char max[24];
+        snprintf(max, sizeof max, "%llu", (unsigned long long)st->inline_max);
+        struct db_param pi[] = { { st->acct }, { st->mbox }, { st->inline_lo }, { st->inline_hi },
+                                 { max } };
+        db_query(backend->db, STMT_META_INLINE, pi, 5, meta_done, req);
         return;
     }
     if (st->crlf) {   /* 009_pop3_size.sql */
@@ -210,6 +232,27 @@ static void next_query(struct rpc_req *req)
         meta_query(req);
 }
 
+#define INLINE_MAX_CAP 262144
+
+/* Inline bodies only where the one-query statement answers exactly what
+ * was asked: a single range, nothing to change, no CHANGEDSINCE filter,
+ * and few enough UIDs that their bodies stay within meta_inline_budget.
+ * Anything else is answered without bodies, which the frontend streams. */
+static void choose_inline(struct meta_state *st, const Petrel__MetaReq *m)
+{
+    if (!m->inline_max || st->set_seen || st->crlf || st->since[0] || !m->uids ||
+        m->uids->n_bounds != 2 || m->uids->bounds[0] > m->uids->bounds[1])
+        return;
+    /* One stored chunk at most (the SQL function reads only chunk 0). */
+    uint64_t max = m->inline_max < INLINE_MAX_CAP ? m->inline_max : INLINE_MAX_CAP;
+    uint64_t uids = (uint64_t)m->uids->bounds[1] - m->uids->bounds[0] + 1;
+    if (uids * max > (uint64_t)backend->cfg->meta_inline_budget)
+        return;
+    snprintf(st->inline_lo, sizeof st->inline_lo, "%u", m->uids->bounds[0]);
+    snprintf(st->inline_hi, sizeof st->inline_hi, "%u", m->uids->bounds[1]);
+    st->inline_max = max;
+}
+
 void op_meta(struct rpc_req *req, const Petrel__Request *msg)
 {
     struct meta_state *st = calloc(1, sizeof *st);
@@ -225,6 +268,7 @@ void op_meta(struct rpc_req *req, const Petrel__Request *msg)
     st->mailbox_id = msg->meta->mailbox_id;
     st->want_mime = msg->meta->want_mime;
     st->want_objectid = msg->meta->want_objectid;
+    choose_inline(st, msg->meta);
     req->state = st;
     next_query(req);
 }

@@ -28,6 +28,7 @@ struct frontend_settings {
     long imap_max_depth;          /* parenthesis nesting */
     long imap_max_args;           /* argument nodes per command */
     long append_limit;            /* largest message APPEND accepts (APPENDLIMIT) */
+    long imap_fetch_inline;       /* FETCH BODY[]: bodies up to this size come with the metadata */
     long imap_autologout_preauth; /* seconds idle before login */
     long imap_autologout;         /* seconds idle after login */
     long pop3_max_line;           /* bytes per POP3 command line */

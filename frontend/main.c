@@ -40,6 +40,7 @@ static struct setting settings[] = {
     { "imap_max_depth", SETTING_INT, "16", "parenthesis nesting in an IMAP command", &cfg.imap_max_depth, 1, 256 },
     { "imap_max_args", SETTING_INT, "10000", "argument nodes per IMAP command", &cfg.imap_max_args, 16, 1000000 },
     { "append_limit", SETTING_INT, "52428800", "largest message APPEND accepts, bytes (APPENDLIMIT)", &cfg.append_limit, 1024, 2147483647 },
+    { "imap_fetch_inline", SETTING_INT, "65536", "FETCH BODY[]/HEADER/TEXT: messages up to this size come in the metadata reply, one backend round trip instead of two (0: off)", &cfg.imap_fetch_inline, 0, 262144 },
     { "imap_autologout_preauth", SETTING_INT, "60", "seconds idle before login until disconnect", &cfg.imap_autologout_preauth, 1, 86400 },
     { "imap_autologout", SETTING_INT, "1800", "seconds idle after login until disconnect (RFC 9051: at least 30 min)", &cfg.imap_autologout, 60, 86400 },
     { "pop3_max_line", SETTING_INT, "512", "POP3 command line bytes (RFC 2449: 255 + slack)", &cfg.pop3_max_line, 64, 65536 },

@@ -49,6 +49,8 @@ struct msg {
     char *envelope, *bodystructure, *body;   /* owned; NULL unless asked for */
     char *emailid, *threadid;                /* owned; NULL unless asked for; threadid NULL: NIL */
     int64_t savedate;                        /* 0: NIL */
+    uint8_t *inline_body;      /* owned: the whole message, when it came with the metadata */
+    bool inlined;
 };
 
 struct fetch_state {
@@ -56,6 +58,7 @@ struct fetch_state {
     bool set_seen;
     bool want_mime;
     bool want_objectid;        /* EMAILID, THREADID or SAVEDATE */
+    bool want_inline;          /* a BODY[], HEADER or TEXT item: ask for small bodies inline */
     struct msg *msgs;
     size_t nmsgs, cap;
     bool meta_done;
@@ -87,6 +90,7 @@ static void fetch_state_free(void *p)
         free(st->msgs[i].body);
         free(st->msgs[i].emailid);
         free(st->msgs[i].threadid);
+        free(st->msgs[i].inline_body);
     }
     free(st->msgs);
     imap_ranges_free(&st->ranges);
@@ -374,6 +378,10 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
         uint64_t off, len;
         body_range(it, m, &off, &len);
         buf_printf(out, "%s {%llu}\r\n", it->label, (unsigned long long)len);
+        if (m->inlined) {   /* came with the metadata: no stream needed */
+            buf_append(out, m->inline_body + off, (size_t)len);
+            return false;
+        }
         if (len == 0)
             return false;
         br.offset = off;
@@ -517,6 +525,11 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
             m->emailid = x->emailid && *x->emailid ? strdup(x->emailid) : NULL;
             m->threadid = x->threadid && *x->threadid ? strdup(x->threadid) : NULL;
             m->savedate = x->savedate;
+            /* Only a body of exactly the stored size can stand for it. */
+            m->inlined = x->inlined && x->inline_body.len == m->size;
+            m->inline_body = m->inlined ? malloc(m->size + 1) : NULL;
+            if (m->inlined)
+                memcpy(m->inline_body, x->inline_body.data, m->size);
         }
     }
     st->meta_done = !resp->more;
@@ -541,6 +554,11 @@ static void start_meta(struct imap_session *is)
     mr.want_mime = st->want_mime;
     mr.want_objectid = st->want_objectid;
     mr.changedsince = st->changedsince;
+    /* A body of that size, and the batch it ends, must fit in one frame. */
+    if (st->want_inline && !st->set_seen && !st->changedsince)
+        mr.inline_max = (uint64_t)(frontend->cfg->imap_fetch_inline < frontend->cfg->rpc_max_frame / 4
+                                       ? frontend->cfg->imap_fetch_inline
+                                       : frontend->cfg->rpc_max_frame / 4);
     req.op_case = PETREL__REQUEST__OP_META;
     req.meta = &mr;
     session_request(&is->s, &req);
@@ -617,6 +635,7 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     for (int i = 0; i < st->nitems; i++) {
         has_uid |= st->items[i].kind == I_UID;
         st->set_seen |= st->items[i].kind == I_BODY && !st->items[i].peek;
+        st->want_inline |= st->items[i].kind == I_BODY && st->items[i].section != SEC_PART;
         st->want_mime |= st->items[i].kind == I_ENVELOPE || st->items[i].kind == I_BODYSTRUCTURE ||
                          st->items[i].kind == I_BODY_SIMPLE;
         st->want_objectid |= st->items[i].kind == I_EMAILID || st->items[i].kind == I_THREADID ||
