@@ -103,8 +103,6 @@ enum stmt {
     STMT_BLOB_PUT,
     STMT_LMTP_RCPT,
     STMT_DELIVER_BEGIN,
-    STMT_DELIVER,
-    STMT_DELIVER_DATA,
     STMT_COPY,
     STMT_MIME,
     STMT_BLOB_SET_MIME,
@@ -122,7 +120,9 @@ enum stmt {
     STMT_META_OBJECTID,    /* FETCH EMAILID/THREADID/SAVEDATE (010_objectid_savedate.sql) */
     STMT_APPEND_STAGE,     /* streamed APPEND / MULTIAPPEND (011_append_staged.sql) */
     STMT_APPEND_STAGED,
-    STMT_META_INLINE,      /* FETCH BODY[] in one round trip (012_meta_inline.sql) */
+    STMT_META_INLINE,      /* FETCH BODY[] in one round trip (012_inline_fetch_parsed_delivery.sql) */
+    STMT_DELIVER_MIME,     /* LMTP parsed on arrival (012) */
+    STMT_DELIVER_DATA_MIME,
 };
 
 /* The parsed structure of messages, for FETCH ENVELOPE/BODYSTRUCTURE/BODY. */

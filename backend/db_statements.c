@@ -15,8 +15,6 @@ const struct db_statement db_statements[] = {
     [STMT_BLOB_PUT] = { "blob_put", "SELECT petrel_blob_put($1, $2, $3, $4)", 4, false },
     [STMT_LMTP_RCPT] = { "lmtp_rcpt", "SELECT account_id, address, detail FROM petrel_lmtp_rcpt($1)", 1, false },
     [STMT_DELIVER_BEGIN] = { "deliver_begin", "SELECT account_id, blob_id FROM petrel_deliver_begin($1)", 1, false },
-    [STMT_DELIVER] = { "deliver", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, false },
-    [STMT_DELIVER_DATA] = { "deliver_data", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver_data($1, $2, $3, $4, $5, $6)", 6, false },
     [STMT_MIME] = { "mime", "SELECT uid, blob_id, size, parsed, mime_tree, envelope, bodystructure, body FROM petrel_mime($1, $2, $3, $4)", 4, true },
     [STMT_BLOB_SET_MIME] = { "blob_set_mime", "SELECT petrel_blob_set_mime($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, false },
     [STMT_COPY] = { "copy", "SELECT uidvalidity, src_uid, dst_uid FROM petrel_copy($1, $2, $3, $4, $5, $6)", 6, false },
@@ -37,5 +35,7 @@ const struct db_statement db_statements[] = {
     [STMT_APPEND_STAGE] = { "append_stage", "SELECT petrel_append_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", 11, false },
     [STMT_APPEND_STAGED] = { "append_staged", "SELECT uidvalidity, uid, mailbox_id, modseq FROM petrel_append_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12, false },
     [STMT_META_INLINE] = { "meta_inline", "SELECT uid, flags, keywords, internaldate, tz_offset, size, header_size, modseq, blob_id, inline_body FROM petrel_meta_inline($1, $2, $3, $4, $5)", 5, true },
+    [STMT_DELIVER_MIME] = { "deliver_mime", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver_mime($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)", 21, false },
+    [STMT_DELIVER_DATA_MIME] = { "deliver_data_mime", "SELECT idx, err_state, err_text, mailbox, uidvalidity, uid FROM petrel_deliver_data_mime($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)", 18, false },
 };
 const int db_statements_count = sizeof db_statements / sizeof db_statements[0];

@@ -33,7 +33,7 @@ static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***k
     m->blob_id = col_int(res, row, 8);
 }
 
-/* petrel_meta_inline (012_meta_inline.sql): the body, where it came along.
+/* petrel_meta_inline (012_inline_fetch_parsed_delivery.sql): the body, where it came along.
  * Returns its size (0 when none). */
 static size_t fill_inline(Petrel__MessageMeta *m, const PGresult *res, int row, int col)
 {

@@ -122,6 +122,30 @@ void mime_store_free(struct mime_store *s)
     free(s);
 }
 
+static const char *const field_names[MIME_BLOB_NFIELDS] = { "from", "to", "cc", "bcc", "subject" };
+
+/* Collects the values of the fields blob_text keeps apart from headers'
+ * "name: value\n" lines (names already in lower case). */
+static void split_fields(struct mime_blob *mb)
+{
+    const char *p = buf_head(&mb->headers), *end = p + buf_len(&mb->headers);
+    while (p && p < end && *p) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        for (int i = 0; i < MIME_BLOB_NFIELDS; i++) {
+            size_t n = strlen(field_names[i]);
+            if ((size_t)(eol - p) < n + 2 || memcmp(p, field_names[i], n) != 0 || memcmp(p + n, ": ", 2) != 0)
+                continue;
+            if (buf_len(&mb->fields[i]))
+                buf_append(&mb->fields[i], "\n", 1);
+            buf_append(&mb->fields[i], p + n + 2, (size_t)(eol - p - n - 2));
+        }
+        p = nl ? nl + 1 : end;
+    }
+    for (int i = 0; i < MIME_BLOB_NFIELDS; i++)
+        buf_append(&mb->fields[i], "", 1);
+}
+
 void mime_blob_finish(struct mime_blob *mb, struct mime_store *s)
 {
     memset(mb, 0, sizeof *mb);
@@ -137,6 +161,7 @@ void mime_blob_finish(struct mime_blob *mb, struct mime_store *s)
     buf_append(&mb->text, "", 1);
     memcpy(mb->sentdate, s->sentdate, sizeof mb->sentdate);
     mime_store_free(s);
+    split_fields(mb);
 }
 
 static struct db_param bin(const struct buf *b)
@@ -161,8 +186,16 @@ void mime_blob_params(const struct mime_blob *mb, struct db_param params[MIME_BL
     params[6] = (struct db_param){ mb->sentdate[0] ? mb->sentdate : NULL };
 }
 
+void mime_blob_field_params(const struct mime_blob *mb, struct db_param params[MIME_BLOB_NFIELDS])
+{
+    for (int i = 0; i < MIME_BLOB_NFIELDS; i++)
+        params[i] = (struct db_param){ buf_head(&mb->fields[i]) };
+}
+
 void mime_blob_free(struct mime_blob *mb)
 {
+    for (int i = 0; i < MIME_BLOB_NFIELDS; i++)
+        buf_free(&mb->fields[i]);
     mime_result_free(&mb->res);
     buf_free(&mb->tree);
     buf_free(&mb->headers);

@@ -18,12 +18,16 @@ void mime_store_free(struct mime_store *s);
  * take (006_search.sql): tree, envelope, bodystructure, body, then the
  * searchable header text, body text and the Date: header's date. */
 #define MIME_BLOB_NPARAMS 7
+#define MIME_BLOB_NFIELDS 5
 struct mime_blob {
     struct mime_result res;
     struct buf tree;
     struct buf headers;       /* NUL-terminated: "name: value\n" per top-level field */
     struct buf text;          /* NUL-terminated: body text, embedded messages' headers */
     char sentdate[16];        /* "YYYY-MM-DD", or "" */
+    /* NUL-terminated: the values of From, To, Cc, Bcc, Subject in headers
+     * (several joined by "\n"), as blob_text's h_* columns hold them. */
+    struct buf fields[MIME_BLOB_NFIELDS];
 };
 
 /* Finishes (and frees) s into mb. */
@@ -31,10 +35,16 @@ void mime_blob_finish(struct mime_blob *mb, struct mime_store *s);
 /* Fills params[0..MIME_BLOB_NPARAMS-1]; they point into mb, which must
  * outlive the query call. */
 void mime_blob_params(const struct mime_blob *mb, struct db_param params[MIME_BLOB_NPARAMS]);
+/* Fills params[0..MIME_BLOB_NFIELDS-1] with the h_from, h_to, h_cc, h_bcc,
+ * h_subject values (text), pointing into mb. What petrel__header_field
+ * computes in SQL (006_search.sql), without parsing and planning a SQL
+ * function five times per message. */
+void mime_blob_field_params(const struct mime_blob *mb, struct db_param params[MIME_BLOB_NFIELDS]);
 void mime_blob_free(struct mime_blob *mb);
 
-/* Parses the bodies of messages stored without a parse (LMTP, older rows)
- * and stores the result, one message after another, then calls done(req, ok).
+/* Parses the bodies of messages stored without a parse (LMTP deliveries
+ * before migration 012) and stores the result, one message after another,
+ * then calls done(req, ok).
  * uids[i] is in mailbox_id; the arrays are copied. */
 typedef void mime_ensure_cb(struct rpc_req *req, int ok, void *ctx);
 void mime_ensure(struct rpc_req *req, int64_t mailbox_id, const uint32_t *uids,

@@ -11,7 +11,9 @@
  * recipient (copying the body inside the database to the other accounts,
  * one subtransaction per account and mailbox, so one recipient's failure
  * leaves the others alone); the reply, one result per recipient, goes out
- * only after COMMIT. Each Chunk frame is acknowledged once everything
+ * only after COMMIT. Either way the message is parsed as it arrives (MIME
+ * structure, search text: mime_store.h) and the parse is stored by the
+ * same statement as the message, as APPEND does. Each Chunk frame is acknowledged once everything
  * received so far has been written, so the frontend's window of unacked
  * chunks bounds what waits here. A Cancel (the client vanished) before the
  * last piece rolls everything back; after it the delivery completes, as an
@@ -21,7 +23,7 @@
  * Hook point for change notifications (Redis, later): deliver_committed(),
  * which knows every (account, mailbox, uid) that was added. */
 #include "backend.h"
-
+#include "mime_store.h"
 #include "header_end.h"
 #include "notify.h"
 #include "stream_txn.h"
@@ -97,6 +99,7 @@ struct deliver_state {
     int seq;                     /* next chunk number */
     struct buf piece;            /* bytes not yet written as a whole chunk */
     EVP_MD_CTX *sha;
+    struct mime_store *mime;     /* parses the message as it streams in */
     unsigned puts_issued, puts_done;
     unsigned owed_acks;          /* Chunk frames not acknowledged yet */
     Petrel__DeliverResult *results;   /* nrcpt, once petrel_deliver answered */
@@ -122,6 +125,7 @@ static void state_free(struct deliver_state *st)
     free(st->refs);
     buf_free(&st->piece);
     EVP_MD_CTX_free(st->sha);
+    mime_store_free(st->mime);
     free(st);
 }
 
@@ -243,11 +247,19 @@ static void deliver_small(struct rpc_req *req, const ProtobufCBinaryData *data)
     thread_refs_params(&st->thread, &st->msgid, &st->refs);
     st->received = data->len;
     char hs[24];
-    struct db_param p[] = {
+    struct mime_store *parser = mime_store_parser();
+    mime_store_feed(parser, data->data, data->len);
+    struct mime_blob mb;
+    mime_blob_finish(&mb, parser);
+    enum { N = 6 + MIME_BLOB_NPARAMS + MIME_BLOB_NFIELDS };
+    struct db_param p[N] = {
         { st->accounts }, { st->mailboxes }, { header_size_text(st, hs, sizeof hs) },
         { (const char *)data->data, (int)data->len, true }, { st->msgid }, { st->refs },
     };
-    db_query(backend->db, STMT_DELIVER_DATA, p, 6, small_done, req);
+    mime_blob_params(&mb, &p[6]);
+    mime_blob_field_params(&mb, &p[6 + MIME_BLOB_NPARAMS]);
+    db_query(backend->db, STMT_DELIVER_DATA_MIME, p, N, small_done, req);
+    mime_blob_free(&mb);
 }
 
 /* ---- the streamed path ---- */
@@ -361,12 +373,19 @@ static void finish_stream(struct rpc_req *req)
     snprintf(blob, sizeof blob, "%lld", st->blob_id);
     snprintf(size, sizeof size, "%llu", (unsigned long long)st->received);
     thread_refs_params(&st->thread, &st->msgid, &st->refs);
-    struct db_param p[] = {
+    struct mime_blob mb;
+    mime_blob_finish(&mb, st->mime);
+    st->mime = NULL;
+    enum { N = 9 + MIME_BLOB_NPARAMS + MIME_BLOB_NFIELDS };
+    struct db_param p[N] = {
         { st->src_acct }, { blob }, { size }, { (const char *)md, (int)mdlen, true },
         { header_size_text(st, hs, sizeof hs) }, { st->accounts }, { st->mailboxes },
         { st->msgid }, { st->refs },
     };
-    db_pin_query(st->txn.pin, STMT_DELIVER, p, 9, delivered, req);
+    mime_blob_params(&mb, &p[9]);
+    mime_blob_field_params(&mb, &p[9 + MIME_BLOB_NPARAMS]);
+    db_pin_query(st->txn.pin, STMT_DELIVER_MIME, p, N, delivered, req);
+    mime_blob_free(&mb);
 }
 
 /* Takes bytes of the message: hashes them and writes every whole chunk.
@@ -382,6 +401,7 @@ static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
     thread_refs_feed(&st->thread, p, n);
     st->received += n;
     EVP_DigestUpdate(st->sha, p, n);
+    mime_store_feed(st->mime, p, n);
     buf_append(&st->piece, p, n);
     write_pieces(req);
     return true;
@@ -490,6 +510,7 @@ void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
     }
     st->sha = EVP_MD_CTX_new();
     EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL);
+    st->mime = mime_store_parser();
     req->on_more = on_chunk;
     req->on_cancel = on_cancel;
     take_bytes(req, d->data.data, d->data.len);   /* within the limit: checked above */

@@ -90,7 +90,7 @@ static void meta_query(struct rpc_req *req)
         db_query(backend->db, STMT_META_SINCE, ps, 6, meta_done, req);
         return;
     }
-    if (st->inline_max) {   /* 012_meta_inline.sql */
+    if (st->inline_max) {   /* 012_inline_fetch_parsed_delivery.sql */
         char max[24];
         snprintf(max, sizeof max, "%llu", (unsigned long long)st->inline_max);
         struct db_param pi[] = { { st->acct }, { st->mbox }, { st->inline_lo }, { st->inline_hi },

@@ -9,8 +9,8 @@
  * outside the primary key, so it cannot become an index condition).
  *
  * A program that needs text first makes sure every message of the mailbox
- * has its text: bodies stored without a parse (LMTP, older rows) are parsed
- * now (mime_ensure), then the search runs.
+ * has its text: bodies stored without a parse (LMTP deliveries before
+ * migration 012) are parsed now (mime_ensure), then the search runs.
  *
  * Matching (see also proto/petrel.proto SearchKey):
  *  - strings are folded as stored text is (search_text.h): case-insensitive

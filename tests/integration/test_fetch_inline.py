@@ -1,6 +1,6 @@
 """FETCH BODY[] of small messages in one backend round trip: the metadata
 reply carries bodies up to imap_fetch_inline bytes (MetaReq.inline_max,
-backend/migrations/012_meta_inline.sql), so no BodyReq stream is opened.
+backend/migrations/012_inline_fetch_parsed_delivery.sql), so no BodyReq stream is opened.
 Every section and partial served from an inline body must be byte-identical
 to what the streamed path sends; the backend's request counters tell which
 path ran."""

@@ -1,11 +1,11 @@
 """FETCH of the parsed structure: ENVELOPE, BODYSTRUCTURE, BODY, the macros,
 and BODY[section] by part number, MIME, HEADER.FIELDS[.NOT], partials; for
-messages APPENDed (parsed on arrival) and delivered by LMTP (parsed on first
-need)."""
+messages APPENDed and delivered by LMTP (both parsed on arrival)."""
 
 import imaplib
 import smtplib
 
+import psycopg2
 import pytest
 
 MSG = (b"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\n"
@@ -84,15 +84,44 @@ def test_sections(cluster, new_account):
     m.logout()
 
 
-def test_lmtp_delivered_message_is_parsed_on_first_fetch(cluster, new_account):
+def parsed_bodies(cluster, address):
+    """(structure stored, search text stored, its From/To/Cc/Bcc/Subject
+    columns as SQL's petrel__header_field finds them) per message."""
+    fields = " AND ".join(f"t.h_{f} = petrel__header_field(t.headers, '{f}')"
+                          for f in ("from", "to", "cc", "bcc", "subject"))
+    with psycopg2.connect(cluster.pg_url) as db, db.cursor() as cur:
+        cur.execute(
+            f"SELECT b.mime_tree IS NOT NULL, t.blob_id IS NOT NULL, {fields}"
+            "  FROM accounts a JOIN messages m ON m.account_id = a.id"
+            "  JOIN blobs b ON b.account_id = m.account_id AND b.id = m.blob_id"
+            "  LEFT JOIN blob_text t ON t.account_id = b.account_id AND t.blob_id = b.id"
+            " WHERE a.address = %s ORDER BY m.mailbox_id, m.uid", (address,))
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize("padding", [0, 700000], ids=["whole", "streamed"])
+def test_lmtp_delivered_message_is_parsed_on_arrival(cluster, new_account, padding):
+    # A message over one RPC chunk reaches the backend as a stream
+    # (petrel_deliver), a small one whole (petrel_deliver_data).
+    msg = MSG.replace(b"To: bob@example.com\r\n", b"To: bob@example.com\r\nCc: Carol <c@x.org>\r\n"
+                      b"To: =?utf-8?q?D=C3=A9?= <d@x.org>\r\n")
+    msg = msg.replace(b"JVBERi0xLjQK\r\n", b"JVBERi0xLjQK\r\n" + (b"QUFB" * 19 + b"\r\n") * (padding // 78))
     m, address = session(cluster, new_account)
+    other, other_address = session(cluster, new_account)
+    other.logout()
     lmtp = smtplib.LMTP("127.0.0.1", cluster.lmtp_ports[0])
-    assert lmtp.sendmail("x@example.com", [address], MSG) == {}
+    assert lmtp.sendmail("x@example.com", [address, other_address], msg) == {}
     lmtp.quit()
+    # Stored with its parse once the 250 came, before anything read it.
+    assert parsed_bodies(cluster, address) == [(True, True, True)]
+    assert parsed_bodies(cluster, other_address) == [(True, True, True)]
     m.select("INBOX")
     typ, data = m.fetch("1", "(BODYSTRUCTURE BODY.PEEK[1])")
-    assert BODYSTRUCTURE in data[0][0]
+    if not padding:
+        assert BODYSTRUCTURE in data[0][0]
     assert data[0][1] == b"Hello part one"
+    typ, data = m.search(None, "BODY", "part")
+    assert data == [b"1"]
     m.logout()
 
 

@@ -4,7 +4,7 @@
 Every key against a small mailbox of known messages; decoded matching
 (RFC 2047 words, quoted-printable and base64 bodies, charsets), case
 folding, dates, sizes; sequence numbers against UIDs after an EXPUNGE; a
-message delivered by LMTP (stored unparsed, parsed by the first SEARCH);
+message delivered by LMTP (parsed on arrival since migration 012);
 hostile programs answered BAD with the session going on; and a timing over
 10,000 messages.
 """
