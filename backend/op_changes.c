@@ -33,9 +33,11 @@ static void done(const struct db_result *r, void *ctx)
     cr.highestmodseq = (uint64_t)db_int(res, 0, 4);
     cr.uidvalidity = (uint32_t)db_int(res, 0, 5);
 
-    Petrel__MessageMeta *metas = calloc(CHANGED_BATCH, sizeof *metas);
-    Petrel__MessageMeta **ptrs = calloc(CHANGED_BATCH, sizeof *ptrs);
-    uint32_t *vanished = malloc(VANISHED_BATCH * sizeof *vanished);
+    /* Sized for the rows there are, as in meta_reply.c. */
+    size_t cap = (size_t)n < CHANGED_BATCH ? (size_t)n : CHANGED_BATCH;
+    Petrel__MessageMeta *metas = calloc(cap, sizeof *metas);
+    Petrel__MessageMeta **ptrs = calloc(cap, sizeof *ptrs);
+    uint32_t *vanished = malloc(((size_t)n < VANISHED_BATCH ? (size_t)n : VANISHED_BATCH) * sizeof *vanished);
     if (!metas || !ptrs || !vanished)
         abort();
     int row = 1;

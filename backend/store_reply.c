@@ -29,9 +29,12 @@ void reply_store_rows(struct rpc_req *req, const PGresult *res)
 {
     int n = PQntuples(res);
     uint64_t modseq = store_rows_modseq(res);
-    Petrel__MessageMeta *metas = calloc(STORE_BATCH, sizeof *metas);
-    Petrel__MessageMeta **ptrs = calloc(STORE_BATCH, sizeof *ptrs);
-    uint32_t *modified = malloc(STORE_BATCH * sizeof *modified);
+    /* Sized for the rows there are, as in meta_reply.c: a full batch is
+     * ~0.5 MB to zero for what is mostly a one-message STORE. */
+    size_t cap = n < STORE_BATCH ? (size_t)n + 1 : STORE_BATCH;
+    Petrel__MessageMeta *metas = calloc(cap, sizeof *metas);
+    Petrel__MessageMeta **ptrs = calloc(cap, sizeof *ptrs);
+    uint32_t *modified = malloc(cap * sizeof *modified);
     if (!metas || !ptrs || !modified)
         abort();
     int row = 0;
