@@ -1,6 +1,8 @@
--- FETCH BODY[] of a small message in one round trip: the metadata of a few
--- UIDs together with the bodies of their small messages, so the frontend
--- need not open a body stream (a second query) per message.
+-- Speed-ups of FETCH and LMTP (issues #8 and #3), in two parts.
+--
+-- 1. FETCH BODY[] of a small message in one round trip: the metadata of a
+-- few UIDs together with the bodies of their small messages, so the
+-- frontend need not open a body stream (a second query) per message.
 --
 -- petrel_meta_inline(p_account bigint, p_mailbox bigint, p_lo int8, p_hi int8, p_max int8)
 --   RETURNS TABLE(uid int8, flags int4, keywords text, internaldate int8,
