@@ -17,6 +17,18 @@ enum cte cte_parse(const char *token)
     return CTE_UNKNOWN;
 }
 
+bool cte_field_starts(const char *line, size_t n)
+{
+    static const char name[] = "Content-Transfer-Encoding";
+    const char *colon = memchr(line, ':', n < CTE_NAME_SCAN ? n : CTE_NAME_SCAN);
+    if (!colon)
+        return false;
+    size_t nl = (size_t)(colon - line);
+    while (nl && (line[nl - 1] == ' ' || line[nl - 1] == '\t'))
+        nl--;
+    return nl == sizeof name - 1 && strncasecmp(line, name, nl) == 0;
+}
+
 void cte_decoder_init(struct cte_decoder *d, enum cte kind)
 {
     memset(d, 0, sizeof *d);

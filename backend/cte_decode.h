@@ -57,6 +57,12 @@ struct cte_decoder {
     char blanks[CTE_MAX_BLANKS];
 };
 
+/* Whether a header line (its first n bytes; only the first CTE_NAME_SCAN
+ * are looked at) starts a Content-Transfer-Encoding field: the name before
+ * the colon, trailing blanks trimmed, case-insensitive. */
+#define CTE_NAME_SCAN 64
+bool cte_field_starts(const char *line, size_t n);
+
 /* kind must not be CTE_UNKNOWN. */
 void cte_decoder_init(struct cte_decoder *d, enum cte kind);
 /* Decodes in[0..len) and appends the result to out, or only counts it when

@@ -75,6 +75,7 @@ enum mime_part_flags {
     MIME_PART_HAS_NULS = 1 << 5,    /* a NUL byte in header or body */
     MIME_PART_HDR_TRUNCATED = 1 << 6, /* header ended by a boundary, no blank line */
     MIME_PART_HDR_CAPPED = 1 << 7,  /* header longer than max_header_bytes/lines: the rest unparsed */
+    MIME_PART_BIN_SIZES = 1 << 8,   /* bin_size and bin_cte_len are set (trees stored before them lack it) */
 };
 
 struct mime_param {
@@ -94,6 +95,9 @@ struct mime_part {
     int32_t parent;                   /* -1 for the root */
     int32_t first_child, next;        /* -1 when none */
     uint32_t depth;                   /* containers above this part */
+    /* For IMAP BINARY (backend/binary_part.h), with MIME_PART_BIN_SIZES: */
+    uint64_t bin_size;                /* a base64 or quoted-printable leaf: its body's decoded size */
+    uint32_t bin_cte_len;             /* header bytes of Content-Transfer-Encoding fields */
 
     char *type, *subtype;             /* as written, e.g. "TEXT" "Plain"; NULL: none given */
     struct mime_param *params;        /* Content-Type parameters, RFC 2231 merged as Dovecot does */

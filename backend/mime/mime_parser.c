@@ -17,6 +17,8 @@
  * multipart closes every part inside it. */
 #include "mime/mime_internal.h"
 
+#include "cte_decode.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,6 +79,16 @@ struct mime_parser {
     bool text_full;
     struct mime_text_dec *dec;
     unsigned dec_part;
+
+    /* IMAP BINARY: the decoded size of the current base64/QP leaf. The
+     * last two bytes fed are held back: they may be the line end before a
+     * boundary, which is not part of the body. */
+    bool bin_on;
+    unsigned bin_part;
+    struct cte_decoder bin;
+    uint64_t bin_fed, bin_size;
+    char bin_held[2];
+    size_t bin_nheld;
     struct buf dec_out;
     struct buf scratch, scratch2;
 };
@@ -135,8 +147,29 @@ static void dec_end(struct mime_parser *p)
     p->dec = NULL;
 }
 
+static void bin_feed(struct mime_parser *p, const char *data, size_t len)
+{
+    if (!p->bin_on || len == 0)
+        return;
+    if (len >= 2) {
+        p->bin_size += cte_decode(&p->bin, p->bin_held, p->bin_nheld, NULL);
+        p->bin_size += cte_decode(&p->bin, data, len - 2, NULL);
+        p->bin_fed += p->bin_nheld + len - 2;
+        memcpy(p->bin_held, data + len - 2, 2);
+        p->bin_nheld = 2;
+    } else if (p->bin_nheld < 2) {
+        p->bin_held[p->bin_nheld++] = data[0];
+    } else {
+        p->bin_size += cte_decode(&p->bin, p->bin_held, 1, NULL);
+        p->bin_fed++;
+        p->bin_held[0] = p->bin_held[1];
+        p->bin_held[1] = data[0];
+    }
+}
+
 static void body_text(struct mime_parser *p, const void *data, size_t len)
 {
+    bin_feed(p, data, len);
     if (!p->dec || p->text_full || len == 0)
         return;
     mime_text_dec_feed(p->dec, data, len, &p->dec_out);
@@ -325,6 +358,56 @@ static void header_text(struct mime_parser *p, unsigned idx, const struct mime_f
               buf_len(&p->scratch2));
 }
 
+/* Header bytes of Content-Transfer-Encoding fields, continuation lines
+ * included: what BINARY's header rewrite drops (binary_part.c hdr_feed,
+ * same rule). */
+static uint32_t cte_fields_len(const char *h, size_t n)
+{
+    uint64_t total = 0;
+    bool dropping = false;
+    for (size_t i = 0; i < n;) {
+        const char *lf = memchr(h + i, '\n', n - i);
+        size_t end = lf ? (size_t)(lf - h) + 1 : n;
+        if (h[i] != ' ' && h[i] != '\t')
+            dropping = cte_field_starts(h + i, end - i);
+        if (dropping)
+            total += end - i;
+        i = end;
+    }
+    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+}
+
+static void bin_start(struct mime_parser *p, unsigned idx)
+{
+    enum cte cte = cte_parse(P(p, idx)->encoding);
+    if (cte != CTE_BASE64 && cte != CTE_QP)
+        return;
+    cte_decoder_init(&p->bin, cte);
+    p->bin_on = true;
+    p->bin_part = idx;
+    p->bin_fed = p->bin_size = 0;
+    p->bin_nheld = 0;
+}
+
+/* The leaf being counted has ended: of the held bytes, only those before
+ * its end belong to it. */
+static void bin_end(struct mime_parser *p)
+{
+    if (!p->bin_on)
+        return;
+    p->bin_on = false;
+    struct mime_part *m = P(p, p->bin_part);
+    uint64_t len = m->end_off - m->body_off;
+    uint64_t rest = len > p->bin_fed ? len - p->bin_fed : 0;
+    if (rest > p->bin_nheld) {
+        m->flags &= ~(uint32_t)MIME_PART_BIN_SIZES;   /* cannot happen; BINARY then counts */
+        return;
+    }
+    p->bin_size += cte_decode(&p->bin, p->bin_held, (size_t)rest, NULL);
+    p->bin_size += cte_decode_finish(&p->bin, NULL);
+    m->bin_size = p->bin_size;
+}
+
 /* The header of part idx is complete: fill its fields and flags. */
 static void process_header(struct mime_parser *p, unsigned idx)
 {
@@ -384,6 +467,10 @@ static void process_header(struct mime_parser *p, unsigned idx)
         m->flags |= MIME_PART_IS_MIME;
     else
         clear_content_fields(m);
+    if (!(m->flags & MIME_PART_HDR_CAPPED)) {
+        m->bin_cte_len = cte_fields_len(h, hl);
+        m->flags |= MIME_PART_BIN_SIZES;
+    }
 
     if (m->type && is_mime) {
         size_t tl = strlen(m->type);
@@ -485,6 +572,7 @@ static void header_done(struct mime_parser *p, uint64_t off)
     } else {
         p->st = S_BODY;
         start_text(p, idx);
+        bin_start(p, idx);
     }
 }
 
@@ -521,6 +609,7 @@ static void close_until(struct mime_parser *p, int stop, uint64_t end, uint64_t 
         if ((unsigned)i == first)
             above = true;
     }
+    bin_end(p);
     if (stop >= 0)
         p->cur = (unsigned)stop;
 }

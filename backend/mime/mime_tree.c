@@ -6,6 +6,8 @@
  *   strings  type, subtype, params (varint n, then n name/value pairs), id,
  *            description, encoding, md5, disposition, disposition params,
  *            languages (varint n, n strings), location, envelope
+ *   varints  bin_size, bin_cte_len: only when flags has MIME_PART_BIN_SIZES
+ *            (older trees lack both)
  * A string is varint (length + 1) then the bytes; 0 means NULL. Children
  * links and depths are rebuilt from the parent indexes. */
 #include "mime/mime_internal.h"
@@ -78,6 +80,10 @@ void mime_tree_encode(const struct mime_tree *t, struct buf *out)
             put_str(out, p->language[k]);
         put_str(out, p->location);
         put_str(out, p->envelope);
+        if (p->flags & MIME_PART_BIN_SIZES) {
+            put_varint(out, p->bin_size);
+            put_varint(out, p->bin_cte_len);
+        }
     }
 }
 
@@ -231,6 +237,13 @@ int mime_tree_decode(const void *data, size_t len, struct mime_tree *t)
         }
         p->location = get_str(&r);
         p->envelope = get_str(&r);
+        if (p->flags & MIME_PART_BIN_SIZES) {
+            p->bin_size = get_varint(&r);
+            uint64_t cl = get_varint(&r);
+            if (cl > UINT32_MAX)
+                r.bad = true;
+            p->bin_cte_len = (uint32_t)cl;
+        }
     }
     free(last);
     if (r.bad || r.p != r.end) {
