@@ -42,6 +42,7 @@ struct body_state {
 };
 
 static void read_next(struct rpc_req *req);
+void op_binary(struct rpc_req *req, const Petrel__Request *msg);
 
 static void state_free(struct body_state *st)
 {
@@ -294,6 +295,10 @@ static void tree_query(struct rpc_req *req)
 void op_body(struct rpc_req *req, const Petrel__Request *msg)
 {
     const Petrel__BodyReq *b = msg->body;
+    if (b->binary) {   /* IMAP BINARY: decoded, in op_binary.c */
+        op_binary(req, msg);
+        return;
+    }
     struct body_state *st = calloc(1, sizeof *st);
     st->mailbox_id = b->mailbox_id;
     st->uid = b->uid;

@@ -4,6 +4,7 @@
 #include "imap/imap_session.h"
 
 #include "imap/imap_condstore.h"
+#include "imap/imap_fetch_binary.h"
 #include "imap/imap_write.h"
 
 #include <ctype.h>
@@ -19,7 +20,8 @@
 
 enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY, I_ENVELOPE, I_BODYSTRUCTURE,
                  I_BODY_SIMPLE, I_MODSEQ,
-                 I_EMAILID, I_THREADID, I_SAVEDATE };   /* RFC 8474, RFC 8514 */
+                 I_EMAILID, I_THREADID, I_SAVEDATE,   /* RFC 8474, RFC 8514 */
+                 I_BINARY };                          /* RFC 3516 */
 /* Top-level sections the frontend maps to byte ranges itself; anything else
  * (part numbers, MIME, HEADER.FIELDS) the backend resolves from its parse. */
 enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_PART };
@@ -36,6 +38,7 @@ struct fetch_item {
     char spec[MAX_SECTION];    /* SEC_PART: the section without its field list */
     char fields[MAX_SECTION];  /* SEC_PART: HEADER.FIELDS names, space-separated */
     char label[2 * MAX_SECTION + 40];   /* how the response names it, e.g. "BODY[HEADER]" */
+    struct fetch_binary bin;   /* I_BINARY */
 };
 
 struct msg {
@@ -64,7 +67,10 @@ struct fetch_state {
     bool meta_done;
     size_t cur;                /* message being written */
     int item;                  /* next item of it; -1: line not begun */
+    struct rpc_call *meta;     /* MetaReq in flight (no final Response yet) */
     struct rpc_call *stream;   /* body stream in flight */
+    const struct fetch_item *bin_item;   /* I_BINARY stream whose response is not begun */
+    bool bin_sep;              /* it is not the line's first item */
     uint64_t stream_left;      /* bytes the literal still owes */
     bool stream_sized;         /* the literal's size has been written */
     bool ack_pending;          /* ack once the client has read enough */
@@ -221,8 +227,13 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
             st->nitems++;
             return 0;
         }
-    if (parse_body_item(s, n, it) < 0)
+    int bin = fetch_binary_parse(s, n, &it->bin);
+    if (bin < 0 || (bin == 0 && parse_body_item(s, n, it) < 0))
         return -1;
+    if (bin > 0) {
+        it->kind = I_BINARY;
+        it->peek = it->bin.peek;
+    }
     st->nitems++;
     return 0;
 }
@@ -276,6 +287,7 @@ static void body_range(const struct fetch_item *it, const struct msg *m, uint64_
 }
 
 static void pump(struct imap_session *is);
+static void binary_failed(struct imap_session *is, const Petrel__Response *resp);
 
 static void send_ack(struct imap_session *is)
 {
@@ -299,6 +311,19 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     struct fetch_state *st = is->cmd_state;
+    if (st->bin_item && !st->stream_sized && resp->status != PETREL__STATUS__OK) {
+        binary_failed(is, resp);
+        return;
+    }
+    if (!st->stream_sized && resp->status == PETREL__STATUS__OK &&
+        resp->result_case == PETREL__RESPONSE__RESULT_CHUNK && st->bin_item) {
+        st->stream_sized = true;
+        if (st->bin_sep)
+            buf_puts(imap_out(is), " ");
+        fetch_binary_write_head(imap_out(is), &st->bin_item->bin, resp->chunk);
+        st->stream_left = st->bin_item->bin.size_only ? 0 : resp->chunk->total;
+        st->bin_item = NULL;
+    }
     if (!st->stream_sized && resp->status == PETREL__STATUS__OK &&
         resp->result_case == PETREL__RESPONSE__RESULT_CHUNK) {
         /* A section the backend resolved: its first chunk tells the size. */
@@ -398,6 +423,48 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
     return true;
 }
 
+/* Starts a BINARY item's stream. Unlike BODY, nothing of it is written yet:
+ * the first Chunk tells the size and whether it is a literal8, and a
+ * failure (UNKNOWN-CTE) must come before its name (body_cb). */
+static void start_binary(struct imap_session *is, struct fetch_state *st,
+                         const struct fetch_item *it, const struct msg *m)
+{
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
+    br.mailbox_id = is->sel.mailbox_id;
+    br.uid = m->uid;
+    fetch_binary_request(&it->bin, &br);
+    st->bin_item = it;
+    st->bin_sep = st->item > 0;
+    st->stream_sized = false;
+    st->stream_left = 0;
+    req.op_case = PETREL__REQUEST__OP_BODY;
+    req.body = &br;
+    session_request(&is->s, &req);
+    st->item++;
+    imap_flush(is);
+    st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+}
+
+/* A BINARY item failed before its response began (UNKNOWN-CTE): the FETCH
+ * line is closed and the command fails, as Dovecot does ("* 5 FETCH (UID
+ * 5)" then "NO [UNKNOWN-CTE]"). */
+static void binary_failed(struct imap_session *is, const Petrel__Response *resp)
+{
+    struct fetch_state *st = is->cmd_state;
+    struct buf *out = imap_out(is);
+    if (st->bin_sep)
+        buf_puts(out, ")\r\n");
+    else
+        buf_printf(out, "UID %u)\r\n", st->msgs[st->cur].uid);
+    st->stream = NULL;
+    if (st->meta) {
+        rpc_cancel(st->meta);
+        st->meta = NULL;
+    }
+    imap_done_rpc(is, resp);
+}
+
 /* Writes the current message's items until one needs a body stream.
  * Returns true when the message is complete. */
 static bool write_items(struct imap_session *is, struct fetch_state *st)
@@ -410,6 +477,10 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
     }
     for (; st->item < st->nitems; st->item++) {
         const struct fetch_item *it = &st->items[st->item];
+        if (it->kind == I_BINARY) {   /* the separator too waits for the backend */
+            start_binary(is, st, it, m);
+            return false;
+        }
         if (st->item > 0)
             buf_puts(out, " ");
         switch (it->kind) {
@@ -463,6 +534,8 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
             if (start_body(is, st, it, m))
                 return false;
             break;
+        case I_BINARY:   /* handled above */
+            break;
         }
     }
     buf_puts(out, ")\r\n");
@@ -491,6 +564,8 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     struct fetch_state *st = is->cmd_state;
+    if (!resp->more || resp->status != PETREL__STATUS__OK)
+        st->meta = NULL;
     if (resp->status != PETREL__STATUS__OK) {
         if (st->stream) {
             rpc_cancel(st->stream);
@@ -564,7 +639,7 @@ static void start_meta(struct imap_session *is)
     req.op_case = PETREL__REQUEST__OP_META;
     req.meta = &mr;
     session_request(&is->s, &req);
-    rpc_call(&req, st->set_seen ? 0 : RPC_RETRYABLE, meta_cb, is, &is->s.calls);
+    st->meta = rpc_call(&req, st->set_seen ? 0 : RPC_RETRYABLE, meta_cb, is, &is->s.calls);
     imap_ranges_free(&st->ranges);
 }
 
@@ -636,7 +711,7 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     bool has_uid = false;
     for (int i = 0; i < st->nitems; i++) {
         has_uid |= st->items[i].kind == I_UID;
-        st->set_seen |= st->items[i].kind == I_BODY && !st->items[i].peek;
+        st->set_seen |= (st->items[i].kind == I_BODY || st->items[i].kind == I_BINARY) && !st->items[i].peek;
         st->want_inline |= st->items[i].kind == I_BODY && st->items[i].section != SEC_PART;
         st->want_mime |= st->items[i].kind == I_ENVELOPE || st->items[i].kind == I_BODYSTRUCTURE ||
                          st->items[i].kind == I_BODY_SIMPLE;

@@ -33,7 +33,7 @@ const char *imap_capabilities(const struct imap_session *is)
     bool pre = is->state == IMAP_NOTAUTH;
     snprintf(caps, sizeof caps, "IMAP4rev1 IMAP4rev2 %s UNSELECT UIDPLUS MOVE IDLE APPENDLIMIT=%ld%s"
              " NAMESPACE ID CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE"
-             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH SEARCHRES MULTIAPPEND OBJECTID SAVEDATE UTF8=ACCEPT%s",
+             " STATUS=SIZE ENABLE CONDSTORE QRESYNC ESEARCH SEARCHRES MULTIAPPEND OBJECTID SAVEDATE BINARY UTF8=ACCEPT%s",
              pre ? "LITERAL-" : "LITERAL+", frontend->cfg->append_limit,
              imap_starttls_usable(is) ? " STARTTLS" : "",
              !pre                  ? ""
@@ -163,6 +163,9 @@ void imap_done_rpc(struct imap_session *is, const Petrel__Response *resp)
     case PETREL__STATUS__BAD:
         imap_done(is, "BAD", "%s", text);
         break;
+    case PETREL__STATUS__UNKNOWN_CTE:   /* RFC 3516 4.3 */
+        imap_done(is, "NO", "[UNKNOWN-CTE] %s", text);
+        break;
     default:
         imap_done(is, "NO", "[UNAVAILABLE] Temporary failure, try again later.");
     }
@@ -265,6 +268,14 @@ static void on_literal(struct imap_session *is)
     }
     if (is->state != IMAP_NOTAUTH && imap_append_literal(is, lit, text, len) == 0)
         return;   /* APPEND took it (or answered it) */
+    if (lit->binary) {
+        /* RFC 3516 4.4: a literal8 carries only an APPEND message. Refused
+         * before its data: a synchronizing client never sends it, a
+         * non-synchronizing one's is skipped. */
+        reject_line(is, "literal8 is allowed only for an APPEND message");
+        imap_reader_reject_literal(&is->reader);
+        return;
+    }
     enum imap_read_result r = imap_reader_accept_literal(&is->reader);
     if (r == IMAP_READ_ERROR) {
         reject_line(is, imap_read_error_reason(imap_reader_error(&is->reader)));

@@ -223,8 +223,8 @@ class Parser:
                 else:
                     out += ch
                     self.pos += 1
-        if c == b"{":
-            m = re.compile(rb"\{(\d+)\}\r\n").match(d, self.pos)
+        if c == b"{" or (c == b"~" and d[self.pos + 1:self.pos + 2] == b"{"):   # ~{n}: literal8
+            m = re.compile(rb"~?\{(\d+)\}\r\n").match(d, self.pos)
             if not m:
                 raise ValueError(f"bad literal at {d[self.pos:self.pos + 20]!r}")
             n = int(m.group(1))
