@@ -66,7 +66,8 @@ bool cte_field_starts(const char *line, size_t n);
 /* kind must not be CTE_UNKNOWN. */
 void cte_decoder_init(struct cte_decoder *d, enum cte kind);
 /* Decodes in[0..len) and appends the result to out, or only counts it when
- * out is NULL. Returns the number of decoded bytes this call produced. */
+ * out is NULL (then for every call on this decoder: counting keeps less
+ * state). Returns the number of decoded bytes this call produced. */
 size_t cte_decode(struct cte_decoder *d, const void *in, size_t len, struct buf *out);
 /* Ends the data: flushes what was held (an "=" at the very end stays).
  * Returns the bytes it produced, like cte_decode. */
