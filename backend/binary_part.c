@@ -80,7 +80,9 @@ static int add_part(struct builder *b, unsigned idx, bool include_hdr)
         copy_to(b, m->end_off);
         return 0;
     }
-    if (m->end_off == m->body_off || !converts(cte)) {
+    /* A multipart without parts (no boundary found) is not decoded: RFC 2045
+     * 6.4 allows it no encoding, and the parser counts only leaves. */
+    if (m->end_off == m->body_off || !converts(cte) || (m->flags & MIME_PART_MULTIPART)) {
         copy_to(b, m->end_off);
         return 0;
     }

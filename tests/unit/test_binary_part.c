@@ -193,6 +193,8 @@ static void test_header(void)
 #define UNK HDR "Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n"
 #define MP_UNK "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n" \
     "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--XX\r\nContent-Type: text/plain\r\n\r\nok\r\n--XX--\r\n"
+#define NOBOUND "MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n" \
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n"
 #define NUL7 HDR "Content-Type: application/octet-stream\r\n\r\nnul\0byte\r\n"
 
 int main(void)
@@ -212,6 +214,8 @@ int main(void)
         { B64MP, "1", 0, "hi", 0, false },
         /* a NUL in an identity part: literal8 */
         { NUL7, "1", 0, "nul\0byte\r\n", 10, true, sizeof(NUL7) - 1 },
+        /* a multipart without a boundary has no parts, and is not decoded */
+        { NOBOUND, "", 0, NOBOUND, 0, false },
         { UNK, "1", -1, "", 0, false },
         { UNK, "", -1, "", 0, false },
         { MP_UNK, "", -1, "", 0, false },
