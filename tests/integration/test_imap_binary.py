@@ -247,6 +247,15 @@ def rss_mb(pid):
     return 0.0
 
 
+def under_asan(pid):
+    """ASan's allocator keeps freed memory in quarantine (256 MB by default):
+    the RSS of such a process says nothing about what the code holds."""
+    try:
+        return "libasan" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
 def test_large_base64_attachment_streams(cluster, new_account):
     size = 20 * 1024 * 1024
     raw = bytes((i * 131 + (i >> 9)) & 0xFF for i in range(256 * 1024)) * (size // (256 * 1024))
@@ -291,4 +300,5 @@ def test_large_base64_attachment_streams(cluster, new_account):
             done.set()
             sampler.join()
         assert digest.digest() == hashlib.sha256(raw).digest()
-        assert max(peak.values()) < 40, peak
+        if not any(under_asan(pid) for pid in pids):
+            assert max(peak.values()) < 40, peak
