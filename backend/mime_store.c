@@ -319,3 +319,85 @@ void mime_ensure(struct rpc_req *req, int64_t mailbox_id, const uint32_t *uids,
     e->ctx = ctx;
     ensure_next(e);
 }
+
+/* ---- loading one message's tree ---- */
+
+struct tree_load {
+    struct rpc_req *req;
+    int64_t mailbox_id;
+    uint32_t uid;
+    bool parsed;               /* a parse ran already: never a second */
+    mime_load_cb *done;
+    void *ctx;
+};
+
+static void tree_load_query(struct tree_load *tl);
+
+static void tree_load_end(struct tree_load *tl, enum mime_load result, const struct db_result *failed,
+                          const struct mime_tree *tree)
+{
+    struct rpc_req *req = tl->req;
+    mime_load_cb *done = tl->done;
+    void *ctx = tl->ctx;
+    free(tl);
+    done(req, result, failed, tree, ctx);
+}
+
+static void tree_load_parsed(struct rpc_req *req, int ok, void *arg)
+{
+    struct tree_load *tl = arg;
+    if (!ok || req->cancelled) {
+        tree_load_end(tl, MIME_PARSE_FAILED, NULL, NULL);
+        return;
+    }
+    tl->parsed = true;
+    tree_load_query(tl);
+}
+
+static void tree_load_done(const struct db_result *r, void *arg)
+{
+    struct tree_load *tl = arg;
+    if (r->status != DB_OK || tl->req->cancelled) {
+        tree_load_end(tl, MIME_DB_FAILED, r, NULL);
+        return;
+    }
+    if (PQntuples(r->res) != 1) {
+        tree_load_end(tl, MIME_GONE, NULL, NULL);
+        return;
+    }
+    if (!*PQgetvalue(r->res, 0, 3)) {   /* not parsed yet: parse, then look again */
+        if (tl->parsed) {
+            tree_load_end(tl, MIME_PARSE_FAILED, NULL, NULL);
+            return;
+        }
+        int64_t blob = db_bin_int(r->res, 0, 1);
+        mime_ensure(tl->req, tl->mailbox_id, &tl->uid, &blob, 1, tree_load_parsed, tl);
+        return;
+    }
+    struct mime_tree tree;
+    if (mime_tree_decode(PQgetvalue(r->res, 0, 4), (size_t)PQgetlength(r->res, 0, 4), &tree) < 0) {
+        tree_load_end(tl, MIME_UNREADABLE, NULL, NULL);
+        return;
+    }
+    tree_load_end(tl, MIME_LOADED, NULL, &tree);
+    mime_tree_free(&tree);
+}
+
+static void tree_load_query(struct tree_load *tl)
+{
+    char acct[24], mbox[24], range[24];
+    snprintf(acct, sizeof acct, "%lld", (long long)tl->req->account_id);
+    snprintf(mbox, sizeof mbox, "%lld", (long long)tl->mailbox_id);
+    snprintf(range, sizeof range, "{%u}", tl->uid);
+    struct db_param p[] = { { acct }, { mbox }, { range }, { range } };
+    db_query(backend->db, STMT_MIME, p, 4, tree_load_done, tl);
+}
+
+void mime_tree_load(struct rpc_req *req, int64_t mailbox_id, uint32_t uid, mime_load_cb *done, void *ctx)
+{
+    struct tree_load *tl = calloc(1, sizeof *tl);
+    if (!tl)
+        abort();
+    *tl = (struct tree_load){ req, mailbox_id, uid, false, done, ctx };
+    tree_load_query(tl);
+}

@@ -50,4 +50,19 @@ typedef void mime_ensure_cb(struct rpc_req *req, int ok, void *ctx);
 void mime_ensure(struct rpc_req *req, int64_t mailbox_id, const uint32_t *uids,
                  const int64_t *blob_ids, size_t n, mime_ensure_cb *done, void *ctx);
 
+/* The stored part tree of one message, for the ops that resolve sections
+ * (op_body.c, op_binary.c). A message stored unparsed is parsed first. done
+ * is called exactly once, also after a cancel (req->cancelled: the caller
+ * finishes). The tree is valid only during the call. */
+enum mime_load {
+    MIME_LOADED,       /* tree is set */
+    MIME_GONE,         /* no such message (expunged) */
+    MIME_UNREADABLE,   /* the stored tree does not decode */
+    MIME_DB_FAILED,    /* failed is the database result */
+    MIME_PARSE_FAILED, /* parsing the unparsed message failed (database) */
+};
+typedef void mime_load_cb(struct rpc_req *req, enum mime_load result, const struct db_result *failed,
+                          const struct mime_tree *tree, void *ctx);
+void mime_tree_load(struct rpc_req *req, int64_t mailbox_id, uint32_t uid, mime_load_cb *done, void *ctx);
+
 #endif

@@ -268,22 +268,6 @@ static void on_cancel(struct rpc_req *req)
 
 /* ---- finding the part ---- */
 
-static void tree_query(struct rpc_req *req);
-
-static void parsed(struct rpc_req *req, int ok, void *ctx)
-{
-    ((struct binary_state *)req->state)->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
-        return;
-    }
-    if (!ok) {
-        fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
-        return;
-    }
-    tree_query(req);
-}
-
 /* Plans the section; false when the request has been answered. */
 static bool plan_section(struct rpc_req *req, const struct mime_tree *tree)
 {
@@ -306,39 +290,33 @@ static bool plan_section(struct rpc_req *req, const struct mime_tree *tree)
     return true;
 }
 
-static void tree_done(const struct db_result *r, void *ctx)
+static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct db_result *failed,
+                        const struct mime_tree *tree, void *ctx)
 {
-    struct rpc_req *req = ctx;
     struct binary_state *st = req->state;
     st->querying = 0;
     if (req->cancelled) {
         finish_cancelled(req);
         return;
     }
-    if (r->status != DB_OK) {
+    switch (result) {
+    case MIME_DB_FAILED:
         state_free(st);
-        rpc_fail_db(req, r);
+        rpc_fail_db(req, failed);
         return;
-    }
-    if (PQntuples(r->res) != 1) {
+    case MIME_PARSE_FAILED:
+        fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        return;
+    case MIME_GONE:
         fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
-    }
-    if (!*PQgetvalue(r->res, 0, 3)) {   /* not parsed yet: parse, then look again */
-        uint32_t uid = st->uid;
-        int64_t blob = db_bin_int(r->res, 0, 1);
-        st->querying = 1;
-        mime_ensure(req, st->mailbox_id, &uid, &blob, 1, parsed, NULL);
-        return;
-    }
-    struct mime_tree tree;
-    if (mime_tree_decode(PQgetvalue(r->res, 0, 4), (size_t)PQgetlength(r->res, 0, 4), &tree) < 0) {
+    case MIME_UNREADABLE:
         fail(req, PETREL__STATUS__TEMPFAIL, "Stored message structure is unreadable");
         return;
+    case MIME_LOADED:
+        break;
     }
-    bool go_on = plan_section(req, &tree);
-    mime_tree_free(&tree);
-    if (!go_on)
+    if (!plan_section(req, tree))
         return;
     uint64_t size;
     if (bin_plan_size(&st->plan, &size)) {
@@ -349,18 +327,6 @@ static void tree_done(const struct db_result *r, void *ctx)
     st->seg = 0;
     st->pos = st->plan.n ? st->plan.segs[0].start : 0;
     pump(req);
-}
-
-static void tree_query(struct rpc_req *req)
-{
-    struct binary_state *st = req->state;
-    char acct[24], mbox[24], range[24];
-    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
-    snprintf(mbox, sizeof mbox, "%lld", st->mailbox_id);
-    snprintf(range, sizeof range, "{%u}", st->uid);
-    struct db_param p[] = { { acct }, { mbox }, { range }, { range } };
-    st->querying = 1;
-    db_query(backend->db, STMT_MIME, p, 4, tree_done, req);
 }
 
 void op_binary(struct rpc_req *req, const Petrel__Request *msg)
@@ -385,5 +351,6 @@ void op_binary(struct rpc_req *req, const Petrel__Request *msg)
     req->state = st;
     req->on_more = on_ack;
     req->on_cancel = on_cancel;
-    tree_query(req);
+    st->querying = 1;
+    mime_tree_load(req, st->mailbox_id, st->uid, tree_loaded, NULL);
 }

@@ -187,8 +187,6 @@ static void on_cancel(struct rpc_req *req)
 
 /* ---- sections ---- */
 
-static void tree_query(struct rpc_req *req);
-
 static bool is_fields_section(const char *s)
 {
     const char *h = strcasestr(s, "HEADER.FIELDS");
@@ -225,71 +223,46 @@ static void start_section(struct rpc_req *req, const struct mime_range *rg)
         read_next(req);
 }
 
-static void parsed(struct rpc_req *req, int ok, void *ctx)
+static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct db_result *failed,
+                        const struct mime_tree *tree, void *ctx)
 {
-    ((struct body_state *)req->state)->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
-        return;
-    }
-    if (!ok) {
-        state_free(req->state);
-        rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
-        return;
-    }
-    tree_query(req);
-}
-
-static void tree_done(const struct db_result *r, void *ctx)
-{
-    struct rpc_req *req = ctx;
     struct body_state *st = req->state;
     st->querying = 0;
     if (req->cancelled) {
         finish_cancelled(req);
         return;
     }
-    if (r->status != DB_OK) {
+    struct mime_range rg;
+    switch (result) {
+    case MIME_DB_FAILED:
         state_free(st);
-        rpc_fail_db(req, r);
+        rpc_fail_db(req, failed);
         return;
-    }
-    if (PQntuples(r->res) != 1) {
+    case MIME_PARSE_FAILED:
+        state_free(st);
+        rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        return;
+    case MIME_GONE:
         state_free(st);
         rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
+    case MIME_LOADED:
+        if (mime_find_section(tree, st->section, &rg) == 0) {
+            start_section(req, &rg);
+            return;
+        }
+        break;
+    case MIME_UNREADABLE:
+        break;
     }
-    if (!*PQgetvalue(r->res, 0, 3)) {   /* not parsed yet: parse, then look again */
-        uint32_t uid = st->uid;
-        int64_t blob = db_bin_int(r->res, 0, 1);
-        st->querying = 1;   /* a cancel now must wait for parsed() */
-        mime_ensure(req, st->mailbox_id, &uid, &blob, 1, parsed, NULL);
-        return;
-    }
-    struct mime_tree tree;
-    struct mime_range rg;
-    int found = mime_tree_decode(PQgetvalue(r->res, 0, 4), (size_t)PQgetlength(r->res, 0, 4), &tree) == 0;
-    if (found) {
-        found = mime_find_section(&tree, st->section, &rg) == 0;
-        mime_tree_free(&tree);
-    }
-    if (!found) {
-        send_whole(req, "", 0, true);   /* no such part: NIL, as Dovecot */
-        return;
-    }
-    start_section(req, &rg);
+    send_whole(req, "", 0, true);   /* no such part: NIL, as Dovecot */
 }
 
 static void tree_query(struct rpc_req *req)
 {
     struct body_state *st = req->state;
-    char acct[24], mbox[24], range[24];
-    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
-    snprintf(mbox, sizeof mbox, "%lld", st->mailbox_id);
-    snprintf(range, sizeof range, "{%u}", st->uid);
-    struct db_param p[] = { { acct }, { mbox }, { range }, { range } };
     st->querying = 1;
-    db_query(backend->db, STMT_MIME, p, 4, tree_done, req);
+    mime_tree_load(req, st->mailbox_id, st->uid, tree_loaded, NULL);
 }
 
 void op_body(struct rpc_req *req, const Petrel__Request *msg)
