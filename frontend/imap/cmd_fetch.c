@@ -71,6 +71,7 @@ struct fetch_state {
     struct rpc_call *stream;   /* body stream in flight */
     const struct fetch_item *bin_item;   /* I_BINARY stream whose response is not begun */
     bool bin_sep;              /* it is not the line's first item */
+    bool stream_binary;        /* the stream is a BINARY item's: literal8, NULs stay */
     uint64_t stream_left;      /* bytes the literal still owes */
     bool stream_sized;         /* the literal's size has been written */
     bool ack_pending;          /* ack once the client has read enough */
@@ -348,7 +349,7 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
     }
     const char *bytes = (const char *)resp->chunk->data.data;
     char *fixed = NULL;   /* NUL cannot go into a literal: imap_write.h */
-    if (resp->chunk->data.len && memchr(bytes, '\0', resp->chunk->data.len)) {
+    if (!st->stream_binary && resp->chunk->data.len && memchr(bytes, '\0', resp->chunk->data.len)) {
         fixed = malloc(resp->chunk->data.len);
         memcpy(fixed, bytes, resp->chunk->data.len);
         imap_literal_nul_to_0x80(fixed, resp->chunk->data.len);
@@ -382,6 +383,7 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
     Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
     br.mailbox_id = is->sel.mailbox_id;
     br.uid = m->uid;
+    st->stream_binary = false;
     char *fields[MAX_SECTION / 2];
     char fieldbuf[MAX_SECTION];
     if (it->section == SEC_PART) {
@@ -436,6 +438,7 @@ static void start_binary(struct imap_session *is, struct fetch_state *st,
     fetch_binary_request(&it->bin, &br);
     st->bin_item = it;
     st->bin_sep = st->item > 0;
+    st->stream_binary = true;   /* NULs only in a literal8 (op_binary.c) */
     st->stream_sized = false;
     st->stream_left = 0;
     req.op_case = PETREL__REQUEST__OP_BODY;
