@@ -276,8 +276,10 @@ static bool plan_section(struct rpc_req *req, const struct mime_tree *tree)
     bool include_hdr = !*st->section;
     if (!include_hdr) {
         struct mime_range rg;
-        if (mime_find_section(tree, st->section, &rg) < 0)
-            return true;   /* no such part: an empty result, as Dovecot */
+        /* No such part, or the placeholder part of a multipart without
+         * parts: an empty result, as Dovecot. */
+        if (mime_find_section(tree, st->section, &rg) < 0 || rg.start == rg.end)
+            return true;
         idx = (unsigned)rg.part;
     }
     if (bin_plan_build(tree, idx, include_hdr, &st->plan) < 0) {

@@ -684,7 +684,13 @@ def test_fetch(results, name):
     assert not diffs, f"{len(diffs)} item(s) differ:\n" + "\n".join(diffs)
 
 
-@pytest.mark.parametrize("name", MSG_IDS)
+# A bare-LF message's decoded parts can match Dovecot's though its raw ones
+# do not (the known bug is about lines as stored): not strict here.
+BINARY_IDS = [pytest.param(m.name, marks=pytest.mark.xfail(strict=False, reason=known_bug(m.name)))
+              if known_bug(m.name) else m.name for m in CORPUS]
+
+
+@pytest.mark.parametrize("name", BINARY_IDS)
 def test_binary(results, name):
     if not results["binary"]:
         pytest.skip("Petrel does not advertise BINARY (RFC 3516) yet: comparison off")
@@ -693,9 +699,21 @@ def test_binary(results, name):
     for n in sorted(set(p) | set(d)):
         (ps, pc, pi), (ds, dc, di) = p.get(n, (None,) * 3), d.get(n, (None,) * 3)
         if (ps, pc) != (ds, dc):
-            diffs.append(f"{name} part {n}: petrel {ps} [{pc}] dovecot {ds} [{dc}]")
+            # Dovecot 2.3 refuses base64/QP with bytes outside the encoding
+            # (NO [PARSE], for every part of the message); Petrel decodes it
+            # as RFC 2045 6.7/6.8 tell a robust decoder to (backend/cte_decode.h).
+            if (ps, pc, ds, dc) != (b"OK", None, b"NO", b"PARSE"):
+                diffs.append(f"{name} part {n}: petrel {ps} [{pc}] dovecot {ds} [{dc}]")
         elif ps == b"OK":
-            diffs += differences(f"{name}", pi or {}, di or {})
+            pi, di = dict(pi or {}), dict(di or {})
+            # Dovecot 2.3's BINARY.SIZE can disagree with its own BINARY data
+            # (even 18446744073709551520, a negative size): where both send the
+            # same data and Petrel's size is its length, the size is not compared.
+            size, data = f"BINARY.SIZE[{n}]", f"BINARY[{n}]"
+            if pi.get(data) == di.get(data) and pi.get(size) == str(len(pi.get(data) or b"")).encode():
+                pi.pop(size, None)
+                di.pop(size, None)
+            diffs += differences(f"{name}", pi, di)
     assert not diffs, "\n".join(diffs)
 
 
