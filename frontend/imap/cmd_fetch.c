@@ -606,7 +606,7 @@ static void meta_cb(const Petrel__Response *resp, void *ctx)
             /* Only a body of exactly the stored size can stand for it. */
             m->inlined = x->inlined && x->inline_body.len == m->size;
             m->inline_body = m->inlined ? malloc(m->size + 1) : NULL;
-            if (m->inlined) {   /* NUL cannot go into a literal, as in body_cb */
+            if (m->inlined && m->size) {   /* NUL cannot go into a literal, as in body_cb */
                 memcpy(m->inline_body, x->inline_body.data, m->size);
                 imap_literal_nul_to_0x80((char *)m->inline_body, m->size);
             }
