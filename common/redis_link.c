@@ -204,6 +204,12 @@ void redis_link_stop(struct redis_link *l)
     }
 }
 
+void redis_link_flush(struct redis_link *l)
+{
+    if (l->up && l->ac)
+        redisAsyncHandleWrite(l->ac);
+}
+
 int redis_link_command(struct redis_link *l, redisCallbackFn *cb, void *privdata, const char *fmt, ...)
 {
     if (!l->up || !l->ac || sdslen(l->ac->c.obuf) > MAX_QUEUED)

@@ -57,5 +57,10 @@ static inline bool redis_link_up(const struct redis_link *l) { return l->up; }
 int redis_link_command(struct redis_link *l, redisCallbackFn *cb, void *privdata, const char *fmt, ...);
 int redis_link_command_argv(struct redis_link *l, redisCallbackFn *cb, void *privdata, int argc,
                             const char **argv, const size_t *argvlen);
+/* Writes the queued commands to the socket now instead of at the next
+ * poll: for a command that another node must see before this one answers
+ * its client (a failed login counted in Redis before the NO goes out, so
+ * the client's next try on another frontend meets the new count). */
+void redis_link_flush(struct redis_link *l);
 
 #endif

@@ -406,6 +406,11 @@ void auth_result(struct session *s, const char *user, bool ok)
         else
             local_fail(keys[i]);
     }
+    /* The caller answers NO next, and our output now goes out before the
+     * loop polls again: without this the client could retry on another
+     * frontend before the INCR had left this process. */
+    if (up)
+        redis_link_flush(l);
 }
 
 void auth_session_closed(struct session *s)
