@@ -131,19 +131,27 @@ static char *copy_value(const PGresult *res, int row, int col)
     return s;
 }
 
+/* A side query (MIME, object ids) failed or the client went away: frees
+ * the state and answers; true if the caller must stop. */
+static bool query_ended(struct rpc_req *req, const struct db_result *r)
+{
+    if (r->status == DB_OK && !req->cancelled)
+        return false;
+    state_free(req->state);
+    req->state = NULL;
+    if (req->cancelled)
+        rpc_done(req);
+    else
+        rpc_fail_db(req, r);
+    return true;
+}
+
 static void mime_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     struct meta_state *st = req->state;
-    if (r->status != DB_OK || req->cancelled) {
-        req->state = NULL;
-        state_free(st);
-        if (req->cancelled)
-            rpc_done(req);
-        else
-            rpc_fail_db(req, r);
+    if (query_ended(req, r))
         return;
-    }
     int n = PQntuples(r->res);
     uint32_t *uids = malloc((size_t)n * sizeof *uids + 1);
     int64_t *blobs = malloc((size_t)n * sizeof *blobs + 1);
@@ -188,15 +196,8 @@ static void objectid_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
     struct meta_state *st = req->state;
-    if (r->status != DB_OK || req->cancelled) {
-        req->state = NULL;
-        state_free(st);
-        if (req->cancelled)
-            rpc_done(req);
-        else
-            rpc_fail_db(req, r);
+    if (query_ended(req, r))
         return;
-    }
     int n = PQntuples(r->res);
     st->oids.rows = calloc((size_t)n + 1, sizeof *st->oids.rows);
     if (!st->oids.rows)

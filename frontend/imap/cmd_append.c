@@ -380,6 +380,20 @@ static bool too_big(const struct imap_literal *lit)
     return lit->size > (uint64_t)frontend->cfg->append_limit;
 }
 
+/* Takes the literal of one message, or refuses it (bad: the arguments
+ * before it were wrong; else it is over APPENDLIMIT) without reading it. */
+static void accept_literal(struct imap_session *is, struct imap_append *a,
+                           const struct imap_literal *lit, const char *bad)
+{
+    if (bad)
+        refuse_literal(is, lit, "BAD", bad);
+    else if (too_big(lit))
+        refuse_literal(is, lit, lit->nonsync ? "BAD" : "NO",
+                       lit->nonsync ? "Message too large." : "[TOOBIG] Message too large.");
+    else
+        take_literal(is, a, lit);
+}
+
 /* MULTIAPPEND (RFC 3502): another message after a streamed one. */
 static void next_message(struct imap_session *is, const struct imap_literal *lit, const char *text,
                          size_t len)
@@ -410,13 +424,7 @@ static void next_message(struct imap_session *is, const struct imap_literal *lit
     else
         bad = message_args(is, a, cmd.args, cmd.arg_count);
     imap_command_free(&cmd);
-    if (bad)
-        refuse_literal(is, lit, "BAD", bad);
-    else if (too_big(lit))
-        refuse_literal(is, lit, lit->nonsync ? "BAD" : "NO",
-                       lit->nonsync ? "Message too large." : "[TOOBIG] Message too large.");
-    else
-        take_literal(is, a, lit);
+    accept_literal(is, a, lit, bad);
 }
 
 /* Parses "APPEND mailbox [(flags)] [date] {size}" (or, during an APPEND,
@@ -459,13 +467,7 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
     if (!bad && is->state == IMAP_NOTAUTH)
         bad = "Command requires authentication.";
     is->append = a;
-    if (bad)
-        refuse_literal(is, lit, "BAD", bad);
-    else if (too_big(lit))
-        refuse_literal(is, lit, lit->nonsync ? "BAD" : "NO",
-                       lit->nonsync ? "Message too large." : "[TOOBIG] Message too large.");
-    else
-        take_literal(is, a, lit);
+    accept_literal(is, a, lit, bad);
     return 0;
 }
 
