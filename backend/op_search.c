@@ -182,15 +182,18 @@ static int emit_text(struct search_state *st, const Petrel__SearchKey *k, const 
         for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) {
             if (strcmp(buf_head(&name), common[i]) != 0)
                 continue;
-            /* A column of its own; the LIKE on headers (implied by it) lets
-             * the trigram index find a rare value. */
+            /* A column of its own; the LIKE on all five (implied by it) is
+             * the expression of the trigram index blob_text_fields_trgm
+             * (015_append_text_cost.sql), which finds a rare value. */
             if (fl == 0) {
                 buf_printf(&st->sql, "(t.headers IS NOT NULL AND t.h_%s <> '')", common[i]);
             } else {
                 search_like_pattern(&pat, f, fl);
                 buf_printf(&st->sql, "(t.headers IS NOT NULL AND t.h_%s LIKE ", common[i]);
                 put_str(st, buf_head(&pat), buf_len(&pat));
-                buf_printf(&st->sql, " AND t.headers LIKE ($3::text[])[%zu])", st->nstrs);
+                buf_printf(&st->sql, " AND (t.h_from || E'\\n' || t.h_to || E'\\n' || t.h_cc"
+                           " || E'\\n' || t.h_bcc || E'\\n' || t.h_subject)"
+                           " LIKE ($3::text[])[%zu])", st->nstrs);
             }
             buf_free(&name);
             buf_free(&folded);
