@@ -156,6 +156,22 @@ BEGIN
                                                     v_blob, v_size, v_thread);
 END $$;
 
+-- Message bodies and their text compressed with LZ4 rather than PostgreSQL's
+-- default pglz. On the bench's messages (30 KB, text and base64) pglz spent
+-- 0.53 ms per message trying and saved nothing (2,000 messages: 121 MB
+-- either way), LZ4 0.06 ms for a slightly smaller result; on mail text the
+-- two compress alike. New values only: what is stored stays readable as it
+-- is (each value records its method). LZ4 needs a server built with it
+-- (Debian's and the official images are); without it the default stays.
+DO $$
+BEGIN
+    ALTER TABLE blob_chunks ALTER COLUMN data SET COMPRESSION lz4;
+    ALTER TABLE blob_text ALTER COLUMN body SET COMPRESSION lz4,
+                          ALTER COLUMN headers SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'LZ4 unavailable (%): bodies stay compressed with pglz', SQLERRM;
+END $$;
+
 -- Generic plans for the write paths. PL/pgSQL keeps each statement's plan,
 -- but under plan_cache_mode = auto a statement with parameters is planned
 -- anew on every call while its custom plans look cheaper than the generic
