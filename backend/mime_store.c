@@ -1,5 +1,6 @@
 #include "mime_store.h"
 
+#include "body_read.h"
 #include "search_text.h"
 
 #include <stdbool.h>
@@ -281,14 +282,8 @@ static void piece_read(const struct db_result *r, void *arg)
 
 static void read_piece(struct ensure *e)
 {
-    char acct[24], mbox[24], uid[16], off[24], n[16];
-    snprintf(acct, sizeof acct, "%lld", (long long)e->req->account_id);
-    snprintf(mbox, sizeof mbox, "%lld", (long long)e->mailbox_id);
-    snprintf(uid, sizeof uid, "%u", e->uids[e->i]);
-    snprintf(off, sizeof off, "%llu", (unsigned long long)e->offset);
-    snprintf(n, sizeof n, "%d", ENSURE_READ);
-    struct db_param p[] = { { acct }, { mbox }, { uid }, { off }, { n } };
-    db_query(backend->db, STMT_READ, p, 5, piece_read, e);
+    body_read(e->req->account_id, e->mailbox_id, e->uids[e->i], e->offset, ENSURE_READ,
+              piece_read, e);
 }
 
 static void ensure_next(struct ensure *e)

@@ -10,6 +10,7 @@
  * more than one read and its decoded output. */
 #include "backend.h"
 
+#include "body_read.h"
 #include "binary_part.h"
 #include "mime_store.h"
 
@@ -237,16 +238,9 @@ static void pump(struct rpc_req *req)
             len = (uint64_t)backend->cfg->stream_chunk;
         if (!st->counting && s->kind == BIN_RAW && len > st->to - st->out_pos)
             len = st->to - st->out_pos;   /* the window ends inside it */
-        char acct[24], mbox[24], uid[16], off[24], n[24];
-        snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
-        snprintf(mbox, sizeof mbox, "%lld", st->mailbox_id);
-        snprintf(uid, sizeof uid, "%u", st->uid);
-        snprintf(off, sizeof off, "%llu", (unsigned long long)st->pos);
-        snprintf(n, sizeof n, "%llu", (unsigned long long)len);
-        struct db_param p[] = { { acct }, { mbox }, { uid }, { off }, { n } };
         st->querying = 1;
         st->asked = len;
-        db_query(backend->db, STMT_READ, p, 5, read_done, req);
+        body_read(req->account_id, st->mailbox_id, st->uid, st->pos, len, read_done, req);
         return;
     }
 }

@@ -7,6 +7,7 @@
  * all, and HEADER.FIELDS[.NOT] sends the filtered header as one chunk. */
 #include "backend.h"
 
+#include "body_read.h"
 #include "header_filter.h"
 #include "mime_store.h"
 
@@ -157,16 +158,9 @@ static void read_next(struct rpc_req *req)
     uint64_t len = st->end - st->offset;
     if (len > (uint64_t)backend->cfg->stream_chunk)
         len = (uint64_t)backend->cfg->stream_chunk;
-    char acct[24], mbox[24], uid[16], off[24], n[16];
-    snprintf(acct, sizeof acct, "%lld", (long long)req->account_id);
-    snprintf(mbox, sizeof mbox, "%lld", st->mailbox_id);
-    snprintf(uid, sizeof uid, "%u", st->uid);
-    snprintf(off, sizeof off, "%llu", (unsigned long long)st->offset);
-    snprintf(n, sizeof n, "%llu", (unsigned long long)len);
-    struct db_param p[] = { { acct }, { mbox }, { uid }, { off }, { n } };
     st->querying = 1;
     st->asked = len;
-    db_query(backend->db, STMT_READ, p, 5, read_done, req);
+    body_read(req->account_id, st->mailbox_id, st->uid, st->offset, len, read_done, req);
 }
 
 static void on_ack(struct rpc_req *req, const Petrel__Request *msg)
