@@ -151,6 +151,10 @@ struct meta_objectids {
  * batch ends req. */
 void reply_meta_rows(struct rpc_req *req, const PGresult *res, const struct meta_mime *mm,
                      const struct meta_objectids *oids, size_t inline_cut);
+/* Initialises m from the columns col.. col+3 of a row: uid, flags, keywords
+ * (text[]'s text form), modseq; the short form that CHANGES and STORE
+ * answer with. The caller frees the keywords with pg_free_strings. */
+void meta_flags_from_row(Petrel__MessageMeta *m, const PGresult *res, int row, int col);
 
 /* Formats UID ranges as two PostgreSQL int8[] literals "{1,5}" / "{3,9}". */
 void uid_ranges_to_arrays(const Petrel__UidRanges *r, char **lo_r, char **hi_r);

@@ -33,6 +33,17 @@ static void fill(Petrel__MessageMeta *m, const PGresult *res, int row, char ***k
     m->blob_id = col_int(res, row, 8);
 }
 
+void meta_flags_from_row(Petrel__MessageMeta *m, const PGresult *res, int row, int col)
+{
+    petrel__message_meta__init(m);
+    m->uid = (uint32_t)col_int(res, row, col);
+    m->flags = (uint32_t)col_int(res, row, col + 1);
+    size_t nkw = 0;
+    m->keywords = pg_parse_text_array(PQgetvalue(res, row, col + 2), &nkw);
+    m->n_keywords = nkw;
+    m->modseq = (uint64_t)col_int(res, row, col + 3);
+}
+
 /* petrel_meta_inline (012_inline_fetch_parsed_delivery.sql): the body, where it came along.
  * Returns its size (0 when none). */
 static size_t fill_inline(Petrel__MessageMeta *m, const PGresult *res, int row, int col)

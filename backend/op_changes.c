@@ -45,15 +45,9 @@ static void done(const struct db_result *r, void *ctx)
         size_t nc = 0, nv = 0;
         for (; row < n && nc < CHANGED_BATCH && nv < VANISHED_BATCH; row++) {
             if (db_int(res, row, 0) == 1) {
-                Petrel__MessageMeta *m = &metas[nc];
-                petrel__message_meta__init(m);
-                m->uid = (uint32_t)db_int(res, row, 1);
-                m->flags = (uint32_t)db_int(res, row, 2);
-                size_t nkw = 0;
-                m->keywords = pg_parse_text_array(PQgetvalue(res, row, 3), &nkw);
-                m->n_keywords = nkw;
-                m->modseq = (uint64_t)db_int(res, row, 4);
-                ptrs[nc++] = m;
+                meta_flags_from_row(&metas[nc], res, row, 1);
+                ptrs[nc] = &metas[nc];
+                nc++;
             } else {
                 vanished[nv++] = (uint32_t)db_int(res, row, 1);
             }

@@ -45,15 +45,9 @@ void reply_store_rows(struct rpc_req *req, const PGresult *res)
                 modified[nm++] = (uint32_t)db_int(res, row, 0);
                 continue;
             }
-            Petrel__MessageMeta *m = &metas[k];
-            petrel__message_meta__init(m);
-            m->uid = (uint32_t)db_int(res, row, 0);
-            m->flags = (uint32_t)db_int(res, row, 1);
-            size_t nkw = 0;
-            m->keywords = pg_parse_text_array(PQgetvalue(res, row, 2), &nkw);
-            m->n_keywords = nkw;
-            m->modseq = (uint64_t)db_int(res, row, 3);
-            ptrs[k++] = m;
+            meta_flags_from_row(&metas[k], res, row, 0);
+            ptrs[k] = &metas[k];
+            k++;
         }
         Petrel__StoreResp sr = PETREL__STORE_RESP__INIT;
         sr.messages = ptrs;
