@@ -24,7 +24,7 @@ ifeq ($(FUZZ),1)
   LDSAN  := -fsanitize=address,undefined
 endif
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -Icommon -I$(B)/gen -Ifrontend -Ibackend $(shell pkg-config --cflags libpq openssl hiredis libprotobuf-c 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs libpq openssl hiredis libprotobuf-c 2>/dev/null) -lev -lcrypt -lz -lm -pthread
+LDLIBS   := $(shell pkg-config --libs libpq openssl hiredis libprotobuf-c 2>/dev/null) -lev -lcrypt -lz -lm -lunistring -pthread
 LDFLAGS  += $(LDSAN)
 
 # Quiet by default (one line per file); `make V=1` shows the commands.

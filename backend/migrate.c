@@ -2,6 +2,8 @@
  * once at start-up, before any event loop exists. */
 #include "migrate.h"
 
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,10 +141,21 @@ static int apply_missing(PGconn *conn, char *err, size_t errlen)
     return applied;
 }
 
-int migrate_apply(PGconn *conn, char *err, size_t errlen)
+/* What a migration RAISEs as a WARNING (NOTICEs are off: apply_one) is for
+ * the operator, e.g. a mailbox name 014 could not normalise: it goes to
+ * the log, one line each, whoever runs the migration. */
+static void migration_warning(void *arg, const char *message)
 {
-    if (check_order(err, errlen) < 0)
-        return -1;
+    (void)arg;
+    size_t n = strlen(message);
+    while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' '))
+        n--;
+    log_warn("\"schema migration\" message=\"%.*s\"", (int)n, message);
+}
+
+/* migrate_apply under the advisory lock. */
+static int apply_locked(PGconn *conn, char *err, size_t errlen)
+{
     /* Session-level lock: held across the per-migration transactions, so a
      * second process waits and then finds nothing left to do. */
     if (exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
@@ -156,5 +169,15 @@ int migrate_apply(PGconn *conn, char *err, size_t errlen)
         set_err(err, errlen, "%s", unlock_err);
         return -1;
     }
+    return applied;
+}
+
+int migrate_apply(PGconn *conn, char *err, size_t errlen)
+{
+    if (check_order(err, errlen) < 0)
+        return -1;
+    PQnoticeProcessor previous = PQsetNoticeProcessor(conn, migration_warning, NULL);
+    int applied = apply_locked(conn, err, errlen);
+    PQsetNoticeProcessor(conn, previous, NULL);
     return applied;
 }

@@ -11,7 +11,7 @@ set -eu
 PACKAGES="
   build-essential pkg-config
   libssl-dev libpq-dev libhiredis-dev libev-dev libprotobuf-c-dev
-  protobuf-c-compiler libcrypt-dev zlib1g-dev
+  protobuf-c-compiler libcrypt-dev zlib1g-dev libunistring-dev
   postgresql redis-server
   python3 python3-pytest python3-psycopg2
   curl swaks fetchmail openssl

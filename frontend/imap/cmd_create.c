@@ -5,17 +5,46 @@
 #include <string.h>
 #include <strings.h>
 
+/* The names of the mailbox being created, for the OLDNAME answer. */
+struct create_state {
+    char *name;   /* as stored: NFC */
+    char *sent;   /* as sent, when NFC changed it; else NULL */
+};
+
+static void create_state_free(void *p)
+{
+    struct create_state *st = p;
+    free(st->name);
+    free(st->sent);
+    free(st);
+}
+
 static void create_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
-    if (resp->status == PETREL__STATUS__NO)
+    struct create_state *st = is->cmd_state;
+    if (resp->status == PETREL__STATUS__NO) {
         imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
-    else if (resp->status != PETREL__STATUS__OK)
+        return;
+    }
+    if (resp->status != PETREL__STATUS__OK) {
         imap_done_rpc(is, resp);
-    else if (resp->result_case == PETREL__RESPONSE__RESULT_CREATE && *resp->create->objectid)
+        return;
+    }
+    imap_write_oldname(is, "", st->name, st->sent);   /* RFC 9051 6.3.4 */
+    if (resp->result_case == PETREL__RESPONSE__RESULT_CREATE && *resp->create->objectid)
         imap_done(is, "OK", "[MAILBOXID (%s)] Create completed.", resp->create->objectid);   /* RFC 8474 4.1 */
     else
         imap_done(is, "OK", "Create completed.");   /* a backend of the previous release */
+}
+
+/* Drops the trailing separator, which only declares intent (RFC 9051 6.3.4). */
+static size_t strip_separator(char *name)
+{
+    size_t len = strlen(name);
+    if (len && name[len - 1] == '/')
+        name[--len] = '\0';
+    return len;
 }
 
 /* CREATE-SPECIAL-USE (RFC 6154 3): the create parameters (USE (\Sent)).
@@ -58,20 +87,25 @@ void cmd_create(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "NO", "[USEATTR] Unsupported special-use attribute.");
         return;
     }
-    char *name = imap_mailbox_name(is, &cmd->args[0]);
-    if (!name || !*name) {
+    char *sent;
+    char *name = imap_mailbox_name_sent(is, &cmd->args[0], &sent);
+    size_t len = name ? strip_separator(name) : 0;
+    if (!name || len == 0 || strcasecmp(name, "INBOX") == 0 || strstr(name, "//") ||
+        name[0] == '/') {
         free(name);
+        free(sent);
         imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
         return;
     }
-    size_t len = strlen(name);
-    if (name[len - 1] == '/')   /* a trailing separator only declares intent */
-        name[--len] = '\0';
-    if (strcasecmp(name, "INBOX") == 0 || len == 0 || strstr(name, "//") || name[0] == '/') {
-        free(name);
-        imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
-        return;
-    }
+    if (sent)
+        strip_separator(sent);
+    struct create_state *st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    st->name = name;
+    st->sent = sent;
+    is->cmd_state = st;
+    is->cmd_free = create_state_free;
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__CreateReq cr = PETREL__CREATE_REQ__INIT;
     cr.name = name;
@@ -80,5 +114,4 @@ void cmd_create(struct imap_session *is, const struct imap_command *cmd)
     req.create = &cr;
     session_request(&is->s, &req);
     rpc_call(&req, 0, create_done, is, &is->s.calls);
-    free(name);
 }

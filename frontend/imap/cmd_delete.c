@@ -20,18 +20,35 @@
 #include <string.h>
 #include <strings.h>
 
+/* The names of the mailbox being deleted, for the OLDNAME answer. */
+struct delete_state {
+    char *name;   /* as stored: NFC */
+    char *sent;   /* as sent, when NFC changed it; else NULL */
+};
+
+static void delete_state_free(void *p)
+{
+    struct delete_state *st = p;
+    free(st->name);
+    free(st->sent);
+    free(st);
+}
+
 static void delete_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
-    if (resp->status == PETREL__STATUS__OK)
+    struct delete_state *st = is->cmd_state;
+    if (resp->status == PETREL__STATUS__OK) {
+        imap_write_oldname(is, "\\NonExistent", st->name, st->sent);   /* RFC 9051 6.3.5 */
         imap_done(is, "OK", "Delete completed.");
-    else if (resp->result_case == PETREL__RESPONSE__RESULT_MAILBOX_DELETE &&
-             resp->mailbox_delete->has_children)
+    } else if (resp->result_case == PETREL__RESPONSE__RESULT_MAILBOX_DELETE &&
+               resp->mailbox_delete->has_children) {
         imap_done(is, "NO", "[HASCHILDREN] Mailbox has children, delete them first.");
-    else if (resp->status == PETREL__STATUS__NONEXISTENT)
+    } else if (resp->status == PETREL__STATUS__NONEXISTENT) {
         imap_done(is, "NO", "[NONEXISTENT] Mailbox doesn't exist.");
-    else
+    } else {
         imap_done_rpc(is, resp);
+    }
 }
 
 void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
@@ -40,14 +57,17 @@ void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "DELETE expects a mailbox name.");
         return;
     }
-    char *name = imap_mailbox_name(is, &cmd->args[0]);
+    char *sent;
+    char *name = imap_mailbox_name_sent(is, &cmd->args[0], &sent);
     if (!name || !*name) {
         free(name);
+        free(sent);
         imap_done(is, "NO", "[NONEXISTENT] Mailbox doesn't exist.");
         return;
     }
     if (strcmp(name, "INBOX") == 0) {
         free(name);
+        free(sent);
         imap_done(is, "NO", "INBOX can't be deleted.");
         return;
     }
@@ -56,6 +76,13 @@ void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
         is->state = IMAP_AUTH;
         cluster_session_mailbox(&is->s, NULL);
     }
+    struct delete_state *st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    st->name = name;
+    st->sent = sent;
+    is->cmd_state = st;
+    is->cmd_free = delete_state_free;
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__DeleteReq dr = PETREL__DELETE_REQ__INIT;
     dr.name = name;
@@ -63,5 +90,4 @@ void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
     req.mailbox_delete = &dr;
     session_request(&is->s, &req);
     rpc_call(&req, 0, delete_done, is, &is->s.calls);
-    free(name);
 }

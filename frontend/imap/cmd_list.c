@@ -3,6 +3,7 @@
 #include "imap/imap_list.h"
 
 #include "imap/imap_write.h"
+#include "unicode_nfc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,13 @@ static bool add_pattern(struct list_state *st, const char *ref, const struct ima
     memcpy(p, ref, rl);
     memcpy(p + rl, pat, pl + 1);
     free(pat);
+    /* Each part is NFC already, their junction need not be ("Cafe" and
+     * U+0301...): the names it is matched against are. */
+    char *nfc = utf8_nfc(p, rl + pl, NULL);
+    if (nfc) {
+        free(p);
+        p = nfc;
+    }
     st->patterns = realloc(st->patterns, (st->npatterns + 1) * sizeof *st->patterns);
     if (!st->patterns)
         abort();

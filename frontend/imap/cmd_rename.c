@@ -23,7 +23,8 @@
 #include <string.h>
 
 struct rename_state {
-    char *from, *to;
+    char *from, *to;              /* as stored: NFC */
+    char *from_sent, *to_sent;    /* as sent, when NFC changed them; else NULL */
 };
 
 static void rename_state_free(void *p)
@@ -31,6 +32,8 @@ static void rename_state_free(void *p)
     struct rename_state *st = p;
     free(st->from);
     free(st->to);
+    free(st->from_sent);
+    free(st->to_sent);
     free(st);
 }
 
@@ -55,6 +58,10 @@ static void rename_done(const Petrel__Response *resp, void *ctx)
         imap_done_rpc(is, resp);
         return;
     }
+    /* RFC 9051 6.3.6: either name changed by NFC, the new name with the
+     * old one as sent. */
+    if (st->from_sent || st->to_sent)
+        imap_write_oldname(is, "", st->to, st->from_sent ? st->from_sent : st->from);
     bool inbox = strcmp(st->from, "INBOX") == 0;
     if (is->state == IMAP_SELECTED && is->sel.name) {
         size_t fl = strlen(st->from);
@@ -88,21 +95,19 @@ void cmd_rename(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "RENAME expects two mailbox names.");
         return;
     }
-    char *from = imap_mailbox_name(is, &cmd->args[0]);
-    char *to = imap_mailbox_name(is, &cmd->args[1]);
+    char *from_sent, *to_sent;
+    char *from = imap_mailbox_name_sent(is, &cmd->args[0], &from_sent);
+    char *to = imap_mailbox_name_sent(is, &cmd->args[1], &to_sent);
     size_t tl = to ? strlen(to) : 0;
     if (tl > 1 && to[tl - 1] == '/')   /* a trailing separator only declares intent */
         to[--tl] = '\0';
-    if (!from || !*from) {
+    if (!from || !*from || !to || tl == 0) {
+        imap_done(is, "NO", !from || !*from ? "[NONEXISTENT] Mailbox doesn't exist."
+                                            : "[CANNOT] Invalid mailbox name.");
         free(from);
         free(to);
-        imap_done(is, "NO", "[NONEXISTENT] Mailbox doesn't exist.");
-        return;
-    }
-    if (!to || tl == 0) {
-        free(from);
-        free(to);
-        imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
+        free(from_sent);
+        free(to_sent);
         return;
     }
     struct rename_state *st = calloc(1, sizeof *st);
@@ -110,6 +115,8 @@ void cmd_rename(struct imap_session *is, const struct imap_command *cmd)
         abort();
     st->from = from;
     st->to = to;
+    st->from_sent = from_sent;
+    st->to_sent = to_sent;
     is->cmd_state = st;
     is->cmd_free = rename_state_free;
     Petrel__Request req = PETREL__REQUEST__INIT;

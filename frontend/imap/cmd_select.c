@@ -18,6 +18,7 @@
 
 struct select_state {
     char *name;
+    char *sent;                /* the name as sent, when NFC changed it */
     bool qresync;              /* a QRESYNC parameter came */
     uint32_t qr_uidvalidity;
     uint64_t qr_modseq;
@@ -29,6 +30,7 @@ static void select_state_free(void *p)
 {
     struct select_state *st = p;
     free(st->name);
+    free(st->sent);
     free(st->known);
     free(st);
 }
@@ -50,12 +52,16 @@ static void write_rev1_counts(struct imap_session *is, const Petrel__SelectResp 
 }
 
 /* RFC 9051 6.3.2 requires an untagged LIST of the mailbox, which gives
- * the client its canonical name. The attributes are left empty, as in the
- * RFC's own example: what the backend tells a SELECT holds none of them,
- * and an empty list claims nothing false. No OLDNAME: names are stored as
- * given, never normalised. */
-static void write_list(struct imap_session *is)
+ * the client its canonical name, with OLDNAME when that is not the name
+ * it sent (NFC, imap_mailbox_name_sent). The attributes are left empty, as
+ * in the RFC's own example: what the backend tells a SELECT holds none of
+ * them, and an empty list claims nothing false. */
+static void write_list(struct imap_session *is, const char *sent)
 {
+    if (sent) {
+        imap_write_oldname(is, "", is->sel.name, sent);
+        return;
+    }
     struct buf *out = imap_out(is);
     buf_puts(out, "* LIST () \"/\" ");
     imap_write_mailbox(is, out, is->sel.name);
@@ -93,7 +99,7 @@ static void select_done(const Petrel__Response *resp, void *ctx)
                   read_only ? "Read-only mailbox." : "Flags permitted.");
     imap_untagged(is, "%u EXISTS", sel->count);
     if (is->imap4rev2)
-        write_list(is);
+        write_list(is, st->sent);
     else
         write_rev1_counts(is, sr);
     imap_untagged(is, "OK [UIDVALIDITY %u] UIDs valid", sel->uidvalidity);
@@ -183,7 +189,7 @@ void cmd_select(struct imap_session *is, const struct imap_command *cmd)
         select_state_free(st);
         return;
     }
-    char *name = imap_mailbox_name(is, &cmd->args[0]);
+    char *name = imap_mailbox_name_sent(is, &cmd->args[0], &st->sent);
     /* Selecting deselects first, even when the new SELECT fails (RFC 9051). */
     if (is->state == IMAP_SELECTED) {
         imap_sel_clear(&is->sel);

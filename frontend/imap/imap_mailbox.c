@@ -6,6 +6,7 @@
 
 #include "imap/imap_utf7.h"
 #include "imap/imap_write.h"
+#include "unicode_nfc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -217,10 +218,12 @@ void imap_write_flags(struct buf *out, uint32_t flags, char *const *keywords, si
     buf_puts(out, ")");
 }
 
-char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *arg)
+char *imap_mailbox_name_sent(const struct imap_session *is, const struct imap_arg *arg,
+                             char **sent_r)
 {
     const char *p;
     size_t len;
+    *sent_r = NULL;
     if (!imap_arg_astring(arg, &p, &len))
         return NULL;
     struct buf b = {0};
@@ -237,10 +240,41 @@ char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *ar
     }
     buf_append(&b, "", 1);
     char *name = b.data;
+    /* Stored and looked up in NFC (unicode_nfc.h), whichever form came:
+     * a decomposed name, in UTF-8 or modified UTF-7, finds the mailbox of
+     * the precomposed one. */
+    char *nfc = utf8_nfc(name, strlen(name), NULL);
+    if (nfc) {
+        *sent_r = name;
+        name = nfc;
+    }
     /* INBOX is case-insensitive, and so is it as the parent of others. */
     if (strncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/'))
         memcpy(name, "INBOX", 5);
     return name;
+}
+
+char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *arg)
+{
+    char *sent;
+    char *name = imap_mailbox_name_sent(is, arg, &sent);
+    free(sent);
+    return name;
+}
+
+void imap_write_oldname(struct imap_session *is, const char *attrs, const char *name,
+                        const char *sent)
+{
+    /* RFC 9051 6.3.9.7: only IMAP4rev2 defines this answer; an IMAP4rev1
+     * client expects no LIST it did not ask for. */
+    if (!sent || !is->imap4rev2)
+        return;
+    struct buf *out = imap_out(is);
+    buf_printf(out, "* LIST (%s) \"/\" ", attrs);
+    imap_write_mailbox(is, out, name);
+    buf_puts(out, " (\"OLDNAME\" (");
+    imap_write_mailbox(is, out, sent);
+    buf_puts(out, "))\r\n");
 }
 
 void imap_write_mailbox(const struct imap_session *is, struct buf *out, const char *utf8)

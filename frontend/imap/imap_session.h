@@ -135,8 +135,19 @@ static inline bool imap_utf8_names(const struct imap_session *is)
     return is->imap4rev2 || is->utf8_accept;
 }
 /* A mailbox name argument in the session's form decoded to the stored UTF-8
- * form, INBOX in upper case; malloc'd, or NULL if the name is invalid. */
+ * form: in Unicode NFC, INBOX in upper case; malloc'd, or NULL if the name
+ * is invalid. */
 char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *arg);
+/* imap_mailbox_name, and in *sent_r the name as the client sent it (UTF-8,
+ * malloc'd) when NFC changed it, else NULL: what RFC 9051's OLDNAME
+ * reports. */
+char *imap_mailbox_name_sent(const struct imap_session *is, const struct imap_arg *arg,
+                             char **sent_r);
+/* RFC 9051 6.3.9.7: after SELECT/EXAMINE, CREATE, RENAME or DELETE of a name
+ * that NFC changed (sent not NULL), tells an IMAP4rev2 client the name it
+ * now has: "* LIST (attrs) "/" name ("OLDNAME" (sent))". Nothing otherwise. */
+void imap_write_oldname(struct imap_session *is, const char *attrs, const char *name,
+                        const char *sent);
 /* Writes a stored (UTF-8) mailbox name as an IMAP astring in the session's
  * form. */
 void imap_write_mailbox(const struct imap_session *is, struct buf *out, const char *utf8);

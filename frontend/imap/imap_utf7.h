@@ -18,7 +18,7 @@ void imap_utf8_to_utf7(const char *in, size_t len, struct buf *out);
  * (IMAP4rev2, UTF8=ACCEPT): well-formed UTF-8 (shortest form, no
  * surrogates, at most U+10FFFF) without control characters, which RFC 9051
  * 5.1 and RFC 6855 3 exclude by requiring Net-Unicode (RFC 5198). Returns
- * 0, or -1. Normalisation to NFC is not done: no Unicode tables here. */
+ * 0, or -1. NFC comes after (unicode_nfc.h, imap_mailbox_name). */
 int imap_utf8_name_check(const char *in, size_t len);
 
 #endif

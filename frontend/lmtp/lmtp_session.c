@@ -36,6 +36,7 @@
 
 #include "line_reader.h"
 #include "log.h"
+#include "unicode_nfc.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -378,8 +379,11 @@ static void rcpt_done(const Petrel__Response *resp, void *ctx)
         }
         const char *detail = frontend->cfg->lmtp_save_to_detail_mailbox && resp->rcpt->detail
                                  ? resp->rcpt->detail : "";
+        /* A mailbox name, so in NFC like every other (unicode_nfc.h). */
+        char *mailbox = utf8_nfc(detail, strlen(detail), NULL);
         l->rcpts[l->nrcpts++] = (struct lmtp_rcpt){
-            .address = addr, .account_id = resp->rcpt->account_id, .mailbox = strdup(detail),
+            .address = addr, .account_id = resp->rcpt->account_id,
+            .mailbox = mailbox ? mailbox : strdup(detail),
         };
         reply(l, "250 2.1.5 OK");
     } else if (resp->status == PETREL__STATUS__NONEXISTENT || resp->status == PETREL__STATUS__NO) {

@@ -6,11 +6,17 @@ the same account, so each difference of RFC 9051 Appendix E shows as the
 pair of answers.
 """
 
+import os
 import re
+import secrets
+import subprocess
+from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
 import pytest
 
+from conftest import BIN
 from imap_util import Imap, make_message, quote, status_of
 
 
@@ -262,6 +268,178 @@ def test_utf8_names_invalid(cluster, account):
         assert status_of(tagged) in (b"NO", b"BAD"), tagged
         names = v1.ok('LIST "" "*"')
         assert not any(b"Caf" in r or b"slash" in r or b"name" in r or b"c1" in r for r in names), names
+
+
+# ---- names in Unicode NFC ------------------------------------------------------------
+
+NFD = "Cafe\u0301"        # "e" and COMBINING ACUTE ACCENT, as macOS spells file names
+NFC = "Caf\u00e9"         # the same text precomposed: what is stored
+NFD_UTF7 = "Cafe&AwE-"    # NFD in modified UTF-7
+NFC_W = b'"Caf\xc3\xa9"'  # NFC as an IMAP4rev2 session sees it
+NFD_W = b'"Cafe\xcc\x81"'
+
+
+def oldname(attrs, name, sent):
+    """RFC 9051 6.3.9.7's untagged LIST: name is the stored one, sent what
+    the client sent."""
+    return b"* LIST (" + attrs + b') "/" ' + name + b' ("OLDNAME" (' + sent + b"))"
+
+
+def test_names_are_nfc(cluster, account):
+    """RFC 9051 5.1 and RFC 6855 3 want names in NFC: one sent decomposed,
+    in UTF-8 or in modified UTF-7, is the precomposed one, in every command
+    that takes a name. Only an IMAP4rev2 session is told of the change
+    (OLDNAME, RFC 9051 6.3.4, 6.3.2); a UTF8=ACCEPT or IMAP4rev1 one gets
+    no LIST it did not ask for."""
+    with connect(cluster, account, "IMAP4rev2") as v2, connect(cluster, account, "UTF8=ACCEPT") as u, \
+            connect(cluster, account) as v1:
+        assert v2.ok(b"CREATE " + utf8(NFD)) == [oldname(b"", NFC_W, NFD_W)]
+        assert v1.ok('LIST "" "Caf*"') == [b'* LIST (\\HasNoChildren) "/" Caf&AOk-']
+        for c, name in ((v2, utf8(NFC)), (v2, utf8(NFD)), (u, utf8(NFD)), (v1, quote(NFD_UTF7).encode())):
+            untagged, tagged = c.cmd(b"CREATE " + name)
+            assert untagged == [] and re.match(rb"\S+ NO \[ALREADYEXISTS\]", tagged), (name, tagged)
+        # The same mailbox whatever the spelling: APPEND, STATUS, SELECT.
+        u.append_uid(NFD, make_message("utf8"))
+        v1.append_uid(NFD_UTF7, make_message("utf7"))
+        assert v1.ok(f"STATUS {NFD_UTF7} (MESSAGES)") == [b"* STATUS Caf&AOk- (MESSAGES 2)"]
+        assert u.ok(b"STATUS " + utf8(NFD) + b" (MESSAGES)") == [b"* STATUS " + NFC_W + b" (MESSAGES 2)"]
+        r = v2.ok(b"SELECT " + utf8(NFD))
+        assert oldname(b"", NFC_W, NFD_W) in r and b"* 2 EXISTS" in r, r
+        r = v2.ok(b"EXAMINE " + utf8(NFC))
+        assert b'* LIST () "/" ' + NFC_W in r and not any(b"OLDNAME" in x for x in r), r
+        r = u.ok(b"SELECT " + utf8(NFD))
+        assert b"* 2 EXISTS" in r and not any(x.startswith(b"* LIST") for x in r), r
+        r = v1.ok(f"EXAMINE {NFD_UTF7}")
+        assert b"* 2 EXISTS" in r and not any(x.startswith(b"* LIST") for x in r), r
+        # COPY and MOVE find their target, SUBSCRIBE stores the NFC name.
+        v2.ok(b"CREATE " + utf8("Cr\u00e8me"))
+        v2.select(NFC)
+        assert re.match(rb"\S+ OK \[COPYUID ", v2.cmd(b"COPY 1 " + utf8("Cre\u0300me"))[1])
+        assert v2.ok(b"MOVE 2 " + utf8("Cre\u0300me"))[0].startswith(b"* OK [COPYUID ")
+        assert v1.ok('STATUS "Cr&AOg-me" (MESSAGES)') == [b"* STATUS Cr&AOg-me (MESSAGES 2)"]
+        v1.ok('SUBSCRIBE "Cre&AwA-me"')
+        assert v1.ok('LSUB "" "Cr*"') == [b'* LSUB () "/" Cr&AOg-me']
+        v1.ok('UNSUBSCRIBE "Cre&AwA-me"')
+        assert v1.ok('LSUB "" "Cr*"') == []
+        # LIST patterns too, and a reference that ends where the pattern's
+        # combining mark begins: the two together are the NFC name.
+        assert v2.ok(b'LIST "" ' + utf8(NFD + "*")) == [b'* LIST (\\HasNoChildren) "/" ' + NFC_W]
+        assert v2.ok(b'LIST "Cafe" ' + utf8("\u0301")) == [b'* LIST (\\HasNoChildren) "/" ' + NFC_W]
+        assert v1.ok(f'LIST "" "{NFD_UTF7}"') == [b'* LIST (\\HasNoChildren) "/" Caf&AOk-']
+
+
+def test_rename_and_delete_tell_oldname(cluster, account):
+    """RFC 9051 6.3.6: RENAME where NFC changed either name tells the new
+    (stored) name with the existing one as sent; 6.3.5: DELETE of a name NFC
+    changed tells it \\NonExistent with the name as sent. Nothing when NFC
+    changed nothing, nothing to an IMAP4rev1 session."""
+    with connect(cluster, account, "IMAP4rev2") as v2, connect(cluster, account) as v1:
+        v2.ok(b"CREATE " + utf8(NFC + "/Sub"))
+        velo = b'"V\xc3\xa9lo"'
+        assert v2.ok(b"RENAME " + utf8(NFD) + b" " + utf8("Ve\u0301lo")) == [oldname(b"", velo, NFD_W)]
+        assert v1.ok('LIST "" "*/Sub"') == [b'* LIST (\\HasNoChildren) "/" V&AOk-lo/Sub']
+        assert v2.ok(b"RENAME " + utf8("V\u00e9lo") + b" " + utf8(NFD)) == [oldname(b"", NFC_W, velo)]
+        assert v2.ok(b"RENAME " + utf8(NFC) + b" Tea") == []
+        assert v1.ok(f'RENAME Tea "{NFD_UTF7}"') == []
+        assert v2.ok(b"DELETE " + utf8(NFD + "/Sub")) == \
+            [oldname(b"\\NonExistent", b'"Caf\xc3\xa9/Sub"', b'"Cafe\xcc\x81/Sub"')]
+        assert v2.ok(b"DELETE " + utf8(NFC)) == []
+        v2.ok(b"CREATE " + utf8("Cr\u00e8me"))
+        assert v1.ok('DELETE "Cre&AwA-me"') == []
+        assert not any(b"Cr" in r or b"Caf" in r for r in v1.ok('LIST "" "*"'))
+
+
+# ---- migration 014 on names stored as sent ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scratch_database(pg_url, encoding="UTF8"):
+    """A new database on the cluster's server: (name, dsn, autocommit conn)."""
+    name = "petrel_nfc_" + secrets.token_hex(4)
+    server = psycopg2.connect(pg_url)
+    server.autocommit = True
+    with server.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING '{encoding}' LC_COLLATE 'C'"
+                    " LC_CTYPE 'C'")
+    server.close()
+    dsn = psycopg2.extensions.make_dsn(pg_url, dbname=name)
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    return name, dsn, conn
+
+
+def drop_database(pg_url, name):
+    server = psycopg2.connect(pg_url)
+    server.autocommit = True
+    with server.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    server.close()
+
+
+def admin_migrate(dsn):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETREL_")}
+    env["PETREL_PG_URL"] = dsn
+    return subprocess.run([str(BIN / "petrel-admin"), "migrate"], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_migration_renames_stored_names_to_nfc(pg_url):
+    """Names stored as sent before 014 get their NFC form, children and
+    subscriptions too, keeping their mailbox; a name whose NFC form is
+    another mailbox (or subscription) stays and is reported."""
+    name, dsn, conn = scratch_database(pg_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                        " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+            for f in sorted((ROOT / "backend" / "migrations").glob("*.sql")):
+                version = int(f.stem.split("_")[0])
+                if version < 14:
+                    cur.execute("BEGIN")
+                    cur.execute(f.read_text())
+                    cur.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (version, f.stem))
+                    cur.execute("COMMIT")
+            cur.execute("SELECT petrel_account_create('nfc@example.com', 'x')")
+            acct = cur.fetchone()[0]
+            ids = {}
+            for n in (NFD, NFD + "/Cre\u0300me", "Ve\u0301lo", "V\u00e9lo", "Plain"):
+                cur.execute("SELECT petrel_mailbox_create(%s, %s, NULL)", (acct, n))
+                ids[n] = cur.fetchone()[0]
+            for n in (NFD, "Ve\u0301lo", "V\u00e9lo"):
+                cur.execute("SELECT petrel_subscribe(%s, %s, true)", (acct, n))
+        r = admin_migrate(dsn)
+        assert r.returncode == 0, r.stderr
+        assert 'mailbox "Ve\u0301lo" (id %d) keeps its name' % ids["Ve\u0301lo"] in r.stderr, r.stderr
+        assert 'subscription "Ve\u0301lo" keeps its name' in r.stderr, r.stderr
+        with conn.cursor() as cur:
+            cur.execute("SELECT name, id FROM mailboxes WHERE account_id = %s AND name NOT IN"
+                        " ('INBOX', 'Archive', 'Drafts', 'Junk', 'Sent', 'Trash') ORDER BY 1", (acct,))
+            assert cur.fetchall() == sorted([(NFC, ids[NFD]), (NFC + "/Cr\u00e8me", ids[NFD + "/Cre\u0300me"]),
+                                             ("Ve\u0301lo", ids["Ve\u0301lo"]),
+                                             ("V\u00e9lo", ids["V\u00e9lo"]), ("Plain", ids["Plain"])])
+            cur.execute("SELECT name FROM subscriptions WHERE account_id = %s AND name NOT IN"
+                        " ('INBOX', 'Archive', 'Drafts', 'Junk', 'Sent', 'Trash') ORDER BY 1", (acct,))
+            assert cur.fetchall() == sorted([(NFC,), ("Ve\u0301lo",), ("V\u00e9lo",)])
+    finally:
+        conn.close()
+        drop_database(pg_url, name)
+
+
+def test_migration_on_a_sql_ascii_database(pg_url):
+    """normalize() needs a UTF8 database; on another the names stay as they
+    are, with a warning, and the rest of the schema is there."""
+    name, dsn, conn = scratch_database(pg_url, "SQL_ASCII")
+    try:
+        r = admin_migrate(dsn)
+        assert r.returncode == 0, r.stderr
+        assert "database encoding is SQL_ASCII, not UTF8" in r.stderr, r.stderr
+        with conn.cursor() as cur:
+            cur.execute("SELECT max(version) FROM schema_migrations")
+            assert cur.fetchone()[0] >= 14
+    finally:
+        conn.close()
+        drop_database(pg_url, name)
 
 
 def test_utf8_name_as_literal(cluster, account):
