@@ -5,6 +5,7 @@ Every test works with a fresh account. Exact protocol bytes go through the raw
 socket client of imap_util; imaplib and curl check interoperability.
 """
 
+import calendar
 import imaplib
 import os
 import re
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from imap_util import (Closed, Imap, code, fetches, flags_of, make_message, parse_fetch, quote,
@@ -459,15 +461,51 @@ def test_append_flags_and_date(cluster, account):
         assert not any(r.endswith(b"EXISTS") for r in untagged), untagged
 
 
+def internaldate_epoch(value):
+    """Seconds since the epoch of an INTERNALDATE value."""
+    t = time.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+    return calendar.timegm(t) - t.tm_gmtoff
+
+
 def test_append_default_internaldate_is_now(cluster, account):
     with connect(cluster, account) as c:
         c.append_uid("INBOX", make_message("now"))
         c.select()
         f = c.fetch("1", "INTERNALDATE")
-        t = time.strptime(f[1]["INTERNALDATE"].decode().strip(), "%d-%b-%Y %H:%M:%S %z")
-        import calendar
-        when = calendar.timegm(t) - t.tm_gmtoff
-        assert abs(when - time.time()) < 120
+        assert abs(internaldate_epoch(f[1]["INTERNALDATE"]) - time.time()) < 120
+
+
+def test_internaldate_is_cut_to_the_second(cluster, account):
+    """INTERNALDATE has whole seconds; the server's own time (an APPEND
+    without a date) has fractions, which are cut, never rounded up: a
+    message stored at hh:mm:ss.6 was not there at hh:mm:ss+1. Every FETCH
+    path: metadata alone, with an inline body, and CHANGEDSINCE."""
+    with connect(cluster, account) as c:
+        _, uid = c.append_uid("INBOX", make_message("now"))
+    conn = psycopg2.connect(cluster.pg_url)
+    conn.autocommit = True
+    where = ("FROM messages m JOIN accounts a ON a.id = m.account_id "
+             "WHERE a.address = %s AND m.uid = %s")
+    with conn.cursor() as cur:
+        cur.execute("SELECT extract(epoch FROM m.internaldate)::float8 " + where, (account[0], uid))
+        stored = cur.fetchone()[0]
+    with connect(cluster, account) as c:
+        c.select()
+        assert internaldate_epoch(c.fetch("1", "INTERNALDATE")[1]["INTERNALDATE"]) == int(stored)
+    # The case that rounding got wrong, made certain: .6 of a second, on the
+    # last second of a day, which SEARCH counts in that day.
+    with conn.cursor() as cur:
+        cur.execute("UPDATE messages m SET internaldate = '2026-03-04 23:59:59.6+00', tz_offset = 0 "
+                    "FROM accounts a WHERE a.id = m.account_id AND a.address = %s AND m.uid = %s",
+                    (account[0], uid))
+    conn.close()
+    with connect(cluster, account) as c:
+        c.select()
+        for items in ("INTERNALDATE", "(INTERNALDATE BODY.PEEK[])", "(INTERNALDATE) (CHANGEDSINCE 0)"):
+            got = c.fetch("1", items)[1]["INTERNALDATE"]
+            assert got == b"04-Mar-2026 23:59:59 +0000", (items, got)
+        assert c.ok("SEARCH ON 4-Mar-2026") == [b"* SEARCH 1"]
+        assert c.ok("SEARCH SINCE 5-Mar-2026") == [b"* SEARCH"]
 
 
 def test_append_to_missing_mailbox_trycreate(cluster, account):
