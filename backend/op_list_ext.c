@@ -1,6 +1,6 @@
 /* LIST-EXTENDED / LSUB / LIST-STATUS: every mailbox, optionally with the
- * subscribed names that do not exist and every mailbox's counters
- * (petrel_list_ext), answered as a ListResp. */
+ * subscribed names that do not exist and every mailbox's counters, DELETED
+ * among them (petrel_list_ext_deleted, 014), answered as a ListResp. */
 #include "backend.h"
 
 #include <stdio.h>
@@ -41,6 +41,7 @@ static void done(const struct db_result *r, void *ctx)
             st[i].size = (uint64_t)db_int(r->res, i, 10);
             objectid_format(OBJECTID_MAILBOX, PQgetvalue(r->res, i, 11), ids[i]);
             st[i].objectid = ids[i];
+            st[i].deleted = (uint32_t)db_int(r->res, i, 12);   /* RETURN (STATUS (DELETED)) */
             m->status = &st[i];
         }
         ptrs[i] = m;

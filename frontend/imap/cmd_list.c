@@ -74,13 +74,14 @@ enum {
     LR_SUBSCRIBED = 1 << 0, LR_CHILDREN = 1 << 1, LR_SPECIAL = 1 << 2, LR_STATUS = 1 << 3,
 };
 enum { ST_MESSAGES = 1, ST_UIDNEXT = 2, ST_UIDVALIDITY = 4, ST_UNSEEN = 8, ST_RECENT = 16,
-       ST_SIZE = 32, ST_HIGHESTMODSEQ = 64, ST_MAILBOXID = 128 };
+       ST_SIZE = 32, ST_HIGHESTMODSEQ = 64, ST_MAILBOXID = 128, ST_DELETED = 256 };
 
 static const struct { const char *name; unsigned bit; } status_items[] = {
     { "MESSAGES", ST_MESSAGES }, { "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
     { "UNSEEN", ST_UNSEEN }, { "RECENT", ST_RECENT }, { "SIZE", ST_SIZE },
     { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
     { "MAILBOXID", ST_MAILBOXID },   /* RFC 8474 4.2 */
+    { "DELETED", ST_DELETED },       /* RFC 9051; in either revision, as cmd_status.c */
 };
 
 struct list_state {
@@ -204,6 +205,7 @@ static void write_status(struct buf *out, const struct list_state *st, const str
     if (st->status & ST_UIDVALIDITY) { buf_printf(out, "%sUIDVALIDITY %u", sp, r->uidvalidity); sp = " "; }
     if (st->status & ST_UNSEEN) { buf_printf(out, "%sUNSEEN %u", sp, r->unseen); sp = " "; }
     if (st->status & ST_SIZE) { buf_printf(out, "%sSIZE %llu", sp, (unsigned long long)r->size); sp = " "; }
+    if (st->status & ST_DELETED) { buf_printf(out, "%sDELETED %u", sp, r->deleted); sp = " "; }
     if (st->status & ST_HIGHESTMODSEQ) {
         buf_printf(out, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)r->highestmodseq);
         sp = " ";

@@ -143,6 +143,31 @@ def test_status_recent_and_deleted(cluster, account):
         assert status_of(tagged) == b"BAD", tagged
 
 
+def test_list_status_deleted(cluster, account):
+    """LIST-STATUS (RFC 5819) takes every STATUS item, DELETED too (RFC 9051
+    6.3.11), with the same counts as STATUS; in either revision."""
+    with connect(cluster, account) as c:
+        for i, flags in enumerate(("\\Deleted", "\\Deleted \\Seen", "\\Seen", None)):
+            c.append_uid("INBOX", make_message(f"m{i}"), flags=flags)
+        c.ok("CREATE Empty")
+        c.ok("SUBSCRIBE Gone")
+    with connect(cluster, account) as v1, connect(cluster, account, "IMAP4rev2") as v2:
+        assert v2.ok('LIST (SUBSCRIBED) "" "Gone" RETURN (STATUS (DELETED))') == [
+            b'* LIST (\\NonExistent \\Subscribed) "/" Gone']
+        for c in (v1, v2):
+            assert c.ok('LIST "" ("Empty" "INBOX") RETURN (STATUS (MESSAGES DELETED UNSEEN))') == [
+                b'* LIST () "/" Empty',
+                b"* STATUS Empty (MESSAGES 0 UNSEEN 0 DELETED 0)",
+                b'* LIST () "/" INBOX',
+                b"* STATUS INBOX (MESSAGES 4 UNSEEN 2 DELETED 2)",
+            ]
+        v2.select("INBOX")
+        v2.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+        assert v2.ok('LIST "" "INBOX" RETURN (STATUS (DELETED))')[1] == b"* STATUS INBOX (DELETED 4)"
+        v2.ok("EXPUNGE")
+        assert v2.ok('LIST "" "INBOX" RETURN (STATUS (DELETED))')[1] == b"* STATUS INBOX (DELETED 0)"
+
+
 # ---- SEARCH answered with ESEARCH -----------------------------------------------
 
 def test_search_is_esearch_in_rev2(cluster, account):
@@ -437,6 +462,8 @@ def test_migration_on_a_sql_ascii_database(pg_url):
         with conn.cursor() as cur:
             cur.execute("SELECT max(version) FROM schema_migrations")
             assert cur.fetchone()[0] >= 14
+            cur.execute("SELECT to_regproc('petrel_list_ext_deleted') IS NOT NULL")
+            assert cur.fetchone()[0]
     finally:
         conn.close()
         drop_database(pg_url, name)
