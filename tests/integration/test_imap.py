@@ -517,6 +517,32 @@ def test_append_to_missing_mailbox_trycreate(cluster, account):
         c.ok("NOOP")
 
 
+def test_append_to_missing_mailbox_trycreate_imaplib(cluster, account):
+    """RFC 3501 6.3.11 / RFC 9051 6.3.12: NO [TRYCREATE] on both APPEND
+    paths: a small message (one frame to the backend) and one streamed in
+    chunks, which the client has uploaded in full when the answer comes
+    (imaplib sends the literal, then reads). Nothing is created."""
+    m = imaplib.IMAP4("127.0.0.1", cluster.imap_ports[0])
+    m.login(*account)
+    small = make_message("small")
+    big = make_message("big", (b"y" * 76 + b"\r\n") * 10000)   # 780 KB: three chunks
+    assert len(big) > 2 * 262144
+    for msg in (small, big):
+        typ, data = m.append("NoSuchMailbox", None, None, msg)
+        assert typ == "NO" and data[0].startswith(b"[TRYCREATE]"), (typ, data)
+    typ, data = m.append("NoSuchMailbox/Child", "(\\Seen)", None, big)
+    assert typ == "NO" and data[0].startswith(b"[TRYCREATE]"), (typ, data)
+    typ, data = m.list(pattern="NoSuch*")
+    assert data == [None], data
+    # The client does what TRYCREATE asks: CREATE, then APPEND again.
+    assert m.create("NoSuchMailbox")[0] == "OK"
+    for msg in (small, big):
+        assert m.append("NoSuchMailbox", None, None, msg)[0] == "OK"
+    typ, data = m.status("NoSuchMailbox", "(MESSAGES)")
+    assert b"MESSAGES 2" in data[0], data
+    m.logout()
+
+
 def test_append_literal_plus(cluster, account):
     with connect(cluster, account) as c:
         msg = make_message("nonsync", "line\r\n" * 1000)

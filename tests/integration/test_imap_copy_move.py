@@ -76,15 +76,21 @@ def test_uid_move_and_uid_copy(cluster, new_account):
 
 
 def test_copy_to_missing_mailbox_is_trycreate(cluster, new_account):
+    """RFC 9051 6.4.7, RFC 6851 3.3: COPY, MOVE and their UID forms to a
+    mailbox that does not exist answer NO [TRYCREATE] and change nothing."""
     m, _, _ = login(cluster, new_account)
-    fill(m, 1)
+    fill(m, 2)
     m.select("INBOX")
-    typ, data = m.copy("1", "Nope")
-    assert typ == "NO" and b"[TRYCREATE]" in data[0]
-    typ, data = m._simple_command("MOVE", "1", "Nope")
-    assert typ == "NO"
+    for command, args in (("COPY", ("1", "Nope")), ("MOVE", ("1:*", "Nope")),
+                          ("UID", ("COPY", "1:2", "Nope/Child")), ("UID", ("MOVE", "2", "Nope"))):
+        typ, data = m._simple_command(command, *args)
+        assert typ == "NO" and data[-1].startswith(b"[TRYCREATE]"), (command, args, typ, data)
     typ, data = m.status("INBOX", "(MESSAGES)")
-    assert b"MESSAGES 1" in data[0]
+    assert b"MESSAGES 2" in data[0]
+    assert m.list(pattern="Nope*")[1] == [None]
+    assert m.create("Nope")[0] == "OK"
+    typ, data = m._simple_command("MOVE", "1", "Nope")
+    assert typ == "OK", data
     m.logout()
 
 

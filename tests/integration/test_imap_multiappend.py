@@ -251,6 +251,22 @@ def test_missing_mailbox_is_trycreate(cluster, account):
     assert count(cluster, account, "Somewhere") == 2
 
 
+@pytest.mark.parametrize("nonsync", [False, True])
+def test_missing_mailbox_is_trycreate_after_streamed_literals(cluster, account, nonsync):
+    """Big messages stream to the backend as they arrive, before it knows
+    the command is complete; the missing mailbox still comes out as
+    NO [TRYCREATE] (RFC 3502 6, RFC 3501 6.3.11) once the command ends, and
+    the session goes on."""
+    big = make_message("big", (b"z" * 76 + b"\r\n") * 8000)   # 624 KB: several chunks
+    with login(cluster, *account) as c:
+        msgs = [{"body": big, "nonsync": nonsync}, {"body": make_message("small"), "nonsync": nonsync},
+                {"body": big, "nonsync": nonsync}]
+        _, tagged = multiappend(c, "Nowhere/Deep", msgs)
+        assert re.match(rb"M1 NO \[TRYCREATE\]", tagged), tagged
+        c.ok("NOOP")
+        assert not [r for r in c.ok('LIST "" "Nowhere*"') if r.startswith(b"* LIST")]
+
+
 @pytest.mark.parametrize("cut", ["in the second literal", "before the final CRLF",
                                  "after a nonsync run"])
 def test_disconnect_midway_stores_nothing(cluster, account, cut):
