@@ -292,6 +292,29 @@ def test_plus_addressing(cluster, new_account):
     assert [split_trace(m)[2] for m in inbox] == [m2]
 
 
+def test_plus_addressing_folder_in_nfc(cluster, new_account):
+    """The +detail is a mailbox name, so it is taken in NFC like IMAP's
+    (RFC 9051 5.1): "+Cafe" and U+0301 (SMTPUTF8, RFC 6531) reaches the
+    mailbox "Caf" U+00E9."""
+    address, password = new_account()
+    local, domain = address.split("@")
+    with db(cluster) as conn, conn.cursor() as cur:
+        cur.execute("SELECT petrel_mailbox_create(%s, %s, NULL)", (account_id(cluster, address), "Caf\u00e9"))
+    rcpt = f"{local}+Cafe\u0301@{domain}"
+    message = make_message("decomposed detail")
+    c = Lmtp(lmtp_port(cluster)).lhlo()
+    try:
+        assert c.cmd("MAIL FROM:<a@example.org> SMTPUTF8").startswith(b"250 2.1.0")
+        assert c.cmd(f"RCPT TO:<{rcpt}>") == b"250 2.1.5 OK"
+        assert c.cmd("DATA").startswith(b"354")
+        c.send(dot_stuff(message))
+        assert c.reply()[-1].startswith(b"250 2.0.0 ")
+    finally:
+        c.close()
+    assert [split_trace(m)[2] for m in imap_messages(cluster, address, password, "Caf&AOk-")] == [message]
+    assert imap_messages(cluster, address, password, "INBOX") == []
+
+
 def test_same_mailbox_twice_stored_once(cluster, new_account):
     address, password = new_account()
     local, domain = address.split("@")
