@@ -142,7 +142,7 @@ static int apply_missing(PGconn *conn, char *err, size_t errlen)
 }
 
 /* What a migration RAISEs as a WARNING (NOTICEs are off: apply_one) is for
- * the operator, e.g. a mailbox name 014 could not normalise: it goes to
+ * the operator, e.g. a mailbox name 017 could not normalise: it goes to
  * the log, one line each, whoever runs the migration. */
 static void migration_warning(void *arg, const char *message)
 {

@@ -1,6 +1,6 @@
 /* LIST-EXTENDED / LSUB / LIST-STATUS: every mailbox, optionally with the
  * subscribed names that do not exist and every mailbox's counters, DELETED
- * among them (petrel_list_ext_deleted, 014), answered as a ListResp. */
+ * among them (petrel_list_ext_deleted, 017), answered as a ListResp. */
 #include "backend.h"
 
 #include <stdio.h>
