@@ -3,7 +3,10 @@
  * line end (just LF after a trailing CR, else CRLF); dot-stuffing is not
  * counted (RFC 1939 counts octets before it). Stored per body at APPEND
  * (blobs.crlf_size, 009_pop3_size.sql) so STAT, LIST and "+OK n octets" are
- * exact for messages stored with bare LF.
+ * exact for messages stored with bare LF. Since line ends are made CRLF on
+ * arrival (crlf_norm.h), a new body's count differs from its size only by
+ * the line end of an unterminated last line; the bodies stored as sent
+ * before that still need it.
  *
  * Fed in arbitrary pieces; a CRLF split across pieces counts once. */
 #ifndef PETREL_CRLF_SIZE_H

@@ -14,6 +14,11 @@
  * it is complete, so threading ids are claimed before any mailbox row lock,
  * the order 010_objectid_savedate.sql relies on against deadlocks.
  *
+ * Line ends are made CRLF as bytes arrive (crlf_norm.h), before the hash,
+ * parse, header size and blob see them: the announced size (checked against
+ * the limits, and telling where a message ends) counts the bytes as sent;
+ * what is stored, and its size, is known only at the message's end.
+ *
  * Flow control: each Chunk and append_next frame is acknowledged once the
  * bytes it brought are written, so the frontend's window of two
  * unacknowledged frames bounds what waits here. Frames arriving while a
@@ -24,6 +29,7 @@
 #include "header_end.h"
 
 #include "buf.h"
+#include "crlf_norm.h"
 #include "crlf_size.h"
 #include "log.h"
 #include "mime_store.h"
@@ -48,8 +54,10 @@ struct msg_in {
     char *keywords;          /* text[] literal */
     char date[24];
     char tz[16];
-    uint64_t size;           /* announced total */
-    uint64_t received;
+    uint64_t size;           /* announced total (the literal's size) */
+    uint64_t received;       /* of those, bytes arrived */
+    struct crlf_norm norm;   /* makes line ends CRLF as they arrive */
+    uint64_t stored;         /* bytes after that: the message's size */
     uint64_t header_size;    /* 0 until the blank line is seen */
     struct header_end hend;  /* finds header_size across frames */
     long long blob_id;       /* its staged blob; 0 while being created */
@@ -130,6 +138,7 @@ static void msg_begin(struct msg_in *m, const Petrel__AppendReq *a)
     snprintf(m->date, sizeof m->date, "%lld", (long long)a->internaldate);
     snprintf(m->tz, sizeof m->tz, "%d", a->tz_offset);
     m->size = a->size;
+    crlf_norm_init(&m->norm);
     crlf_size_init(&m->crlf);
     thread_refs_init(&m->thread);
     header_end_init(&m->hend);
@@ -143,7 +152,7 @@ static void scan_header(struct msg_in *m, const uint8_t *p, size_t n)
 
 static const char *header_size_text(const struct msg_in *m, char *buf, size_t n)
 {
-    snprintf(buf, n, "%llu", (unsigned long long)(m->header_size ? m->header_size : m->size));
+    snprintf(buf, n, "%llu", (unsigned long long)(m->header_size ? m->header_size : m->stored));
     return buf;
 }
 
@@ -178,20 +187,26 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
 {
     struct append_state *st = req->state;
     struct msg_in *m = &st->cur;
-    scan_header(m, a->data.data, a->data.len);
+    /* Everything below sees the message with CRLF line ends (crlf_norm.h). */
+    struct buf body = { 0 };
+    crlf_norm_append(&m->norm, a->data.data, a->data.len, &body);
+    const uint8_t *d = (const uint8_t *)(buf_head(&body) ? buf_head(&body) : "");
+    size_t n = buf_len(&body);
+    m->stored = n;
+    scan_header(m, d, n);
     char hs[24];
     struct mime_store *parser = mime_store_parser();
-    mime_store_feed(parser, a->data.data, a->data.len);
+    mime_store_feed(parser, d, n);
     struct mime_blob mb;
     mime_blob_finish(&mb, parser);
-    crlf_size_feed(&m->crlf, a->data.data, a->data.len);
-    thread_refs_feed(&m->thread, a->data.data, a->data.len);
+    crlf_size_feed(&m->crlf, d, n);
+    thread_refs_feed(&m->thread, d, n);
     char crlf[24], *msgid, *refs;
     snprintf(crlf, sizeof crlf, "%llu", (unsigned long long)crlf_size_total(&m->crlf));
     thread_refs_params(&m->thread, &msgid, &refs);
     struct db_param p[APPEND_NPARAMS] = {
         { st->acct }, { st->mailbox }, { m->flags }, { m->keywords }, { m->date }, { m->tz },
-        { header_size_text(m, hs, sizeof hs) }, { (const char *)a->data.data, (int)a->data.len, true },
+        { header_size_text(m, hs, sizeof hs) }, { (const char *)d, (int)n, true },
     };
     mime_blob_params(&mb, &p[11]);
     p[11 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
@@ -201,6 +216,7 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
     free(msgid);
     free(refs);
     mime_blob_free(&mb);
+    buf_free(&body);
 }
 
 /* ---- the streamed path ---- */
@@ -332,7 +348,7 @@ static void stage_message(struct append_state *st)
     memcpy(s->tz, m->tz, sizeof s->tz);
     header_size_text(m, s->hs, sizeof s->hs);
     snprintf(s->blob, sizeof s->blob, "%lld", m->blob_id);
-    snprintf(s->size, sizeof s->size, "%llu", (unsigned long long)m->size);
+    snprintf(s->size, sizeof s->size, "%llu", (unsigned long long)m->stored);
     snprintf(s->crlf, sizeof s->crlf, "%llu", (unsigned long long)crlf_size_total(&m->crlf));
     s->keywords = m->keywords;
     m->keywords = NULL;
@@ -359,19 +375,25 @@ static void stage_message(struct append_state *st)
     maybe_add(st);
 }
 
-/* Takes bytes of cur: hashes and parses them and writes every whole chunk
- * (once the blob exists); stages cur when it is complete. */
+/* Takes bytes of cur: makes their line ends CRLF (into piece), hashes and
+ * parses the result and writes every whole chunk (once the blob exists);
+ * stages cur when it is complete. The announced size counts the bytes as
+ * sent, the stored size as normalised. */
 static void take_bytes(struct append_state *st, const uint8_t *p, size_t n)
 {
     struct msg_in *m = &st->cur;
-    scan_header(m, p, n);
     m->received += n;
-    EVP_DigestUpdate(m->sha, p, n);
-    if (n)
-        mime_store_feed(m->mime, p, n);
-    crlf_size_feed(&m->crlf, p, n);
-    thread_refs_feed(&m->thread, p, n);
-    buf_append(&st->piece, p, n);
+    size_t from = buf_len(&st->piece);
+    size_t k = crlf_norm_append(&m->norm, p, n, &st->piece);
+    if (k > 0) {
+        const uint8_t *q = (const uint8_t *)buf_head(&st->piece) + from;
+        m->stored += k;
+        scan_header(m, q, k);
+        EVP_DigestUpdate(m->sha, q, k);
+        mime_store_feed(m->mime, q, k);
+        crlf_size_feed(&m->crlf, q, k);
+        thread_refs_feed(&m->thread, q, k);
+    }
     if (st->blob_pending)
         return;
     while (buf_len(&st->piece) >= BLOB_CHUNK) {

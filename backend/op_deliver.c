@@ -13,7 +13,10 @@
  * leaves the others alone); the reply, one result per recipient, goes out
  * only after COMMIT. Either way the message is parsed as it arrives (MIME
  * structure, search text: mime_store.h) and the parse is stored by the
- * same statement as the message, as APPEND does. Each Chunk frame is acknowledged once everything
+ * same statement as the message, as APPEND does. Line ends are made CRLF
+ * first, as for APPEND (crlf_norm.h): the hash, parse, header size, size and
+ * blob are those of the normalised bytes, while max_message_size counts the
+ * bytes as sent. Each Chunk frame is acknowledged once everything
  * received so far has been written, so the frontend's window of unacked
  * chunks bounds what waits here. A Cancel (the client vanished) before the
  * last piece rolls everything back; after it the delivery completes, as an
@@ -23,6 +26,7 @@
  * Hook point for change notifications (Redis, later): deliver_committed(),
  * which knows every (account, mailbox, uid) that was added. */
 #include "backend.h"
+#include "crlf_norm.h"
 #include "mime_store.h"
 #include "header_end.h"
 #include "notify.h"
@@ -88,7 +92,9 @@ struct deliver_state {
     int64_t *rcpt_accounts;      /* for logs and the notification hook */
     char *accounts;              /* int8[] literal */
     char *mailboxes;             /* text[] literal */
-    uint64_t received;
+    uint64_t received;           /* bytes as the frontend sent them */
+    struct crlf_norm norm;       /* makes their line ends CRLF */
+    uint64_t stored;             /* bytes after that: the message's size */
     uint64_t header_size;        /* 0 until the blank line is seen */
     struct header_end hend;      /* finds header_size across frames */
     struct thread_refs thread;   /* Message-ID and references, for THREADID */
@@ -138,7 +144,7 @@ static void scan_header(struct deliver_state *st, const uint8_t *p, size_t n)
 static const char *header_size_text(const struct deliver_state *st, char *buf, size_t n)
 {
     snprintf(buf, n, "%llu",
-             (unsigned long long)(st->header_size ? st->header_size : st->received));
+             (unsigned long long)(st->header_size ? st->header_size : st->stored));
     return buf;
 }
 
@@ -154,7 +160,7 @@ static void deliver_committed(struct rpc_req *req, struct deliver_state *st)
         if (r->status == PETREL__STATUS__OK)
             log_info("\"delivered\" session=%s account=%lld mailbox=\"%s\" uid=%u size=%llu",
                      req->session, (long long)st->rcpt_accounts[i], r->mailbox, r->uid,
-                     (unsigned long long)st->received);
+                     (unsigned long long)st->stored);
         else
             log_warn("\"delivery failed\" session=%s account=%lld status=%d error=\"%s\"",
                      req->session, (long long)st->rcpt_accounts[i], (int)r->status, r->text);
@@ -242,24 +248,31 @@ static void small_done(const struct db_result *r, void *ctx)
 static void deliver_small(struct rpc_req *req, const ProtobufCBinaryData *data)
 {
     struct deliver_state *st = req->state;
-    scan_header(st, data->data, data->len);
-    thread_refs_feed(&st->thread, data->data, data->len);
+    /* Everything below sees the message with CRLF line ends (crlf_norm.h). */
+    struct buf body = { 0 };
+    crlf_norm_append(&st->norm, data->data, data->len, &body);
+    const uint8_t *d = (const uint8_t *)(buf_head(&body) ? buf_head(&body) : "");
+    size_t n = buf_len(&body);
+    scan_header(st, d, n);
+    thread_refs_feed(&st->thread, d, n);
     thread_refs_params(&st->thread, &st->msgid, &st->refs);
     st->received = data->len;
+    st->stored = n;
     char hs[24];
     struct mime_store *parser = mime_store_parser();
-    mime_store_feed(parser, data->data, data->len);
+    mime_store_feed(parser, d, n);
     struct mime_blob mb;
     mime_blob_finish(&mb, parser);
     enum { N = 6 + MIME_BLOB_NPARAMS + MIME_BLOB_NFIELDS };
     struct db_param p[N] = {
         { st->accounts }, { st->mailboxes }, { header_size_text(st, hs, sizeof hs) },
-        { (const char *)data->data, (int)data->len, true }, { st->msgid }, { st->refs },
+        { (const char *)d, (int)n, true }, { st->msgid }, { st->refs },
     };
     mime_blob_params(&mb, &p[6]);
     mime_blob_field_params(&mb, &p[6 + MIME_BLOB_NPARAMS]);
     db_query(backend->db, STMT_DELIVER_DATA_MIME, p, N, small_done, req);
     mime_blob_free(&mb);
+    buf_free(&body);
 }
 
 /* ---- the streamed path ---- */
@@ -371,7 +384,7 @@ static void finish_stream(struct rpc_req *req)
     EVP_DigestFinal_ex(st->sha, md, &mdlen);
     char blob[24], size[24], hs[24];
     snprintf(blob, sizeof blob, "%lld", st->blob_id);
-    snprintf(size, sizeof size, "%llu", (unsigned long long)st->received);
+    snprintf(size, sizeof size, "%llu", (unsigned long long)st->stored);
     thread_refs_params(&st->thread, &st->msgid, &st->refs);
     struct mime_blob mb;
     mime_blob_finish(&mb, st->mime);
@@ -388,8 +401,9 @@ static void finish_stream(struct rpc_req *req)
     mime_blob_free(&mb);
 }
 
-/* Takes bytes of the message: hashes them and writes every whole chunk.
- * Returns false (the request fails) when the message is over the limit. */
+/* Takes bytes of the message: makes their line ends CRLF (into piece),
+ * hashes and parses the result and writes every whole chunk. Returns false
+ * (the request fails) when the message is over the limit. */
 static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
 {
     struct deliver_state *st = req->state;
@@ -397,12 +411,17 @@ static bool take_bytes(struct rpc_req *req, const uint8_t *p, size_t n)
         fail_stream(req, PETREL__STATUS__TOOBIG, "Message too large");
         return false;
     }
-    scan_header(st, p, n);
-    thread_refs_feed(&st->thread, p, n);
     st->received += n;
-    EVP_DigestUpdate(st->sha, p, n);
-    mime_store_feed(st->mime, p, n);
-    buf_append(&st->piece, p, n);
+    size_t from = buf_len(&st->piece);
+    size_t k = crlf_norm_append(&st->norm, p, n, &st->piece);
+    if (k > 0) {
+        const uint8_t *q = (const uint8_t *)buf_head(&st->piece) + from;
+        st->stored += k;
+        scan_header(st, q, k);
+        thread_refs_feed(&st->thread, q, k);
+        EVP_DigestUpdate(st->sha, q, k);
+        mime_store_feed(st->mime, q, k);
+    }
     write_pieces(req);
     return true;
 }
@@ -485,6 +504,7 @@ void op_deliver(struct rpc_req *req, const Petrel__Request *msg)
     }
     struct deliver_state *st = calloc(1, sizeof *st);
     header_end_init(&st->hend);
+    crlf_norm_init(&st->norm);
     char **names = calloc(d->n_recipients, sizeof *names);
     st->rcpt_accounts = calloc(d->n_recipients, sizeof *st->rcpt_accounts);
     if (!st || !names || !st->rcpt_accounts)

@@ -25,7 +25,9 @@
  * dot-stuffing as RFC 1939 counts: MessageMeta.crlf_size, which the backend
  * counts at APPEND (a bare LF sent as CRLF, an unterminated last line ended;
  * backend/crlf_size.h). Bodies stored before that was counted, and LMTP
- * deliveries (always CRLF), report their stored size. */
+ * deliveries (always CRLF), report their stored size. Bodies arriving now
+ * have CRLF lines already (backend/crlf_norm.h); the conversion here is for
+ * those stored as sent before. */
 #include "frontend.h"
 
 #include "frontend_metrics.h"

@@ -304,3 +304,34 @@ def make_message(subject="test", body=b"Hello.\r\n", extra=b""):
             b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
             b"Message-ID: <" + str(time.time_ns()).encode() + b"@example.com>\r\n"
             + extra + b"\r\n" + body)
+
+
+# ---- line ends -------------------------------------------------------------
+
+def crlf_lines(data):
+    """A message as Petrel stores it (backend/crlf_norm.h) and Dovecot serves
+    it, whatever line ends it arrived with: first CR LF -> LF, other CRs
+    kept, a CR that is the last byte dropped (Dovecot's save); then a CR
+    before every LF that lacks one (its read)."""
+    lf = re.sub(rb"\r(\n|\Z)", rb"\1", data)
+    return re.sub(rb"(?<!\r)\n", b"\r\n", lf)
+
+
+def pop3_view(port, address, password):
+    """What a POP3 client (poplib) sees of a maildrop: {n: (LIST size, the
+    octets RETR announces, the message as RETR sent it, dots unstuffed)}."""
+    import poplib
+    p = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        p.user(address)
+        p.pass_(password)
+        out = {}
+        for entry in p.list()[1]:
+            n, size = map(int, entry.split())
+            resp, lines, _ = p.retr(n)
+            announced = int(re.match(rb"\+OK (\d+) octets", resp).group(1))
+            out[n] = (size, announced, b"".join(line + b"\r\n" for line in lines))
+        p.quit()
+        return out
+    finally:
+        p.close()

@@ -20,8 +20,7 @@ Everything is fetched once per module over one connection per server (both
 servers in parallel, commands pipelined); the tests then compare. A mismatch
 names the message and shows both answers. INTENDED (FETCH items) and
 SEARCH_INTENDED (search results) list the differences that are on purpose,
-each with its reason; KNOWN_BUGS the messages where Petrel is still wrong
-(strict xfail: they must be taken off once fixed).
+each with its reason.
 """
 
 import datetime
@@ -35,7 +34,6 @@ from dovecot_util import dovecot  # noqa: F401  (the fixture)
 from imap_util import Imap, Parser, quote
 
 CORPUS = corpus_gen.corpus()
-BY_NAME = {m.name: m for m in CORPUS}
 BATCH = 16   # commands in flight per connection
 
 # ---- the intended differences -----------------------------------------------
@@ -182,19 +180,6 @@ SEARCH_INTENDED = {
     "sentsince-2020": (lambda m, side: _no_date_or_before_1970(m), "no Date:, or before 1970"),
     "sentsince-1969": (lambda m, side: _no_date_or_before_1970(m), "no Date:, or before 1970"),
 }
-
-# Where Petrel is still wrong: these comparisons are expected to fail
-# (strict: the day Petrel is fixed they pass and must come off this list).
-KNOWN_BUGS = {
-    "lf": "messages stored with bare LF (or CR CR LF) are served and sized as stored; "
-          "RFC 3501 and Dovecot give CRLF lines (FETCH, RFC822.SIZE, BODYSTRUCTURE)",
-}
-
-
-def known_bug(name):
-    return KNOWN_BUGS.get(name.rsplit("-", 1)[0]) or (
-        KNOWN_BUGS["lf"] if b"\r\r\n" in BY_NAME[name].data else None)
-
 
 # STATUS items whose values are the server's own numbering (RFC 3501 2.3.1.1:
 # UIDVALIDITY is chosen by the server; RFC 7162 3.1.1: MODSEQs only need to
@@ -666,8 +651,7 @@ def differences(name, petrel, dovecot_):
     return out
 
 
-MSG_IDS = [pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason=known_bug(m.name)))
-           if known_bug(m.name) else m.name for m in CORPUS]
+MSG_IDS = [m.name for m in CORPUS]
 
 
 @pytest.mark.parametrize("name", MSG_IDS)
@@ -684,13 +668,7 @@ def test_fetch(results, name):
     assert not diffs, f"{len(diffs)} item(s) differ:\n" + "\n".join(diffs)
 
 
-# A bare-LF message's decoded parts can match Dovecot's though its raw ones
-# do not (the known bug is about lines as stored): not strict here.
-BINARY_IDS = [pytest.param(m.name, marks=pytest.mark.xfail(strict=False, reason=known_bug(m.name)))
-              if known_bug(m.name) else m.name for m in CORPUS]
-
-
-@pytest.mark.parametrize("name", BINARY_IDS)
+@pytest.mark.parametrize("name", MSG_IDS)
 def test_binary(results, name):
     if not results["binary"]:
         pytest.skip("Petrel does not advertise BINARY (RFC 3516) yet: comparison off")
@@ -724,9 +702,9 @@ def test_search(results, key):
     by_name = {m.name: m for m in CORPUS}
     allowed = SEARCH_INTENDED.get(key, (lambda m, side: False,))[0]
     only_p = sorted(n for n in set(p[1]) - set(d[1])
-                    if n not in OVER_HEADER_LIMIT and not known_bug(n) and not allowed(by_name[n], "petrel"))
+                    if n not in OVER_HEADER_LIMIT and not allowed(by_name[n], "petrel"))
     only_d = sorted(n for n in set(d[1]) - set(p[1])
-                    if n not in OVER_HEADER_LIMIT and not known_bug(n) and not allowed(by_name[n], "dovecot"))
+                    if n not in OVER_HEADER_LIMIT and not allowed(by_name[n], "dovecot"))
     assert not only_p and not only_d, (
         f"SEARCH {SEARCHES[key]!r}: {len(p[1])} vs {len(d[1])} matches; "
         f"only petrel: {only_p}; only dovecot: {only_d}")
@@ -748,14 +726,6 @@ def test_status(results, mailbox):
     p, d = dict(p), dict(d)
     # RECENT: see INTENDED (\\Recent is per-session; Petrel reports none).
     p.pop("RECENT"), d.pop("RECENT")
-    if mailbox == "INBOX" and "SIZE" in p and "SIZE" in d:
-        # The messages Petrel sizes with raw line ends (KNOWN_BUGS) may make
-        # the sums differ, by exactly what their RFC822.SIZEs differ.
-        extra = sum(int(results["dovecot"]["fetch"][n][0]["RFC822.SIZE"]) -
-                    int(results["petrel"]["fetch"][n][0]["RFC822.SIZE"])
-                    for n in BY_NAME if known_bug(n))
-        assert int(d.pop("SIZE")) - int(p.pop("SIZE")) == extra, \
-            "STATUS INBOX SIZE: only the messages of KNOWN_BUGS may differ"
     assert p == d, f"STATUS {mailbox}:\n  petrel:  {p}\n  dovecot: {d}"
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from imap_util import (Closed, Imap, code, fetches, flags_of, make_message, parse_fetch, quote,
-                       status_of)
+from imap_util import (Closed, Imap, code, crlf_lines, fetches, flags_of, make_message,
+                       parse_fetch, pop3_view, quote, status_of)
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -575,17 +575,140 @@ def test_append_5mb_round_trip(cluster, account):
 
 
 def test_append_bare_lf_and_8bit(cluster, account):
+    """8-bit and control bytes are kept as sent; the lines get CRLF."""
     msg = (b"From: a@example.com\nSubject: bare LF \xe9\xff\n\n"
            b"body line 1\nline 2 \x80\x81\xfe\r\nmixed\n\x01\x7f ctl\n")
+    want = (b"From: a@example.com\r\nSubject: bare LF \xe9\xff\r\n\r\n"
+            b"body line 1\r\nline 2 \x80\x81\xfe\r\nmixed\r\n\x01\x7f ctl\r\n")
     with connect(cluster, account) as c:
         _, uid = c.append_uid("INBOX", msg)
         c.select()
         f = c.fetch("1", "(RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT])")
-        assert f[1]["BODY[]"] == msg
-        assert f[1]["RFC822.SIZE"] == len(msg)
-        header = b"From: a@example.com\nSubject: bare LF \xe9\xff\n\n"
+        assert f[1]["BODY[]"] == want
+        assert f[1]["RFC822.SIZE"] == len(want)
+        header = b"From: a@example.com\r\nSubject: bare LF \xe9\xff\r\n\r\n"
         assert f[1]["BODY[HEADER]"] == header
-        assert f[1]["BODY[TEXT]"] == msg[len(header):]
+        assert f[1]["BODY[TEXT]"] == want[len(header):]
+
+
+# Every line end RFC 5322 does not allow, in a header and a body: what
+# Dovecot 2.3 makes of each is in backend/crlf_norm.h and crlf_lines().
+RAGGED_HEADER = (b"From: a@example.com\nSubject: ragged\r\r\n  folded\rline\n"
+                 b"Message-ID: <ragged@example.com>\r\r\r\n\r\r\n")
+RAGGED_BODY = b"bare LF\nCR CR LF\r\r\nthree CRs\r\r\r\nlone\rCR\r\n\n\r\nlast line, CR\r"
+
+
+def check_crlf_message(f, pop, sent):
+    """f: one message's FETCH, pop: its POP3 view; sent: the bytes APPENDed
+    as one text/plain message (header RAGGED_HEADER)."""
+    want = crlf_lines(sent)
+    body = want[len(crlf_lines(RAGGED_HEADER)):]
+    assert f["BODY[]"] == want
+    assert f["RFC822.SIZE"] == len(want)
+    assert f["BODY[HEADER]"] == crlf_lines(RAGGED_HEADER)
+    assert f["BODY[TEXT]"] == body
+    # size and lines of the body part, counted on the CRLF form
+    assert f["BODYSTRUCTURE"][6:8] == [str(len(body)).encode(), str(body.count(b"\n")).encode()]
+    assert f["BINARY.SIZE[1]"] == str(len(body)).encode()
+    # POP3 ends the last line (RFC 1939 3) and counts what it sends
+    assert not want.endswith(b"\r")
+    lines = want if want.endswith(b"\n") else want + b"\r\n"
+    assert pop == (len(lines), len(lines), lines)
+
+
+def test_append_line_ends_made_crlf(cluster, account):
+    """Bare LF, runs of CRs before LF, a lone CR and a CR at the end: stored
+    with CRLF lines as Dovecot stores them (one frame and streamed alike);
+    IMAP sizes, BODYSTRUCTURE, BINARY.SIZE, STATUS SIZE and POP3 LIST/RETR
+    agree. A message sent with bare LF and the same in CRLF are one body:
+    the SHA-256 is taken of the stored form."""
+    sent = RAGGED_HEADER + RAGGED_BODY
+    streamed = RAGGED_HEADER + RAGGED_BODY * 40000   # over rpc_chunk: streamed
+    assert len(streamed) > 1024 * 1024
+    lf = b"Subject: same body\n\nbare LF\nCR CR LF\r\r\n"
+    with connect(cluster, account) as c:
+        uids = [c.append_uid("INBOX", m)[1] for m in (sent, streamed, lf, crlf_lines(lf))]
+        c.select()
+        f = c.fetch("1:2", "(RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER] BODY.PEEK[TEXT] "
+                           "BODYSTRUCTURE BINARY.SIZE[1])")
+        c.ok("UNSELECT")
+        status = c.ok("STATUS INBOX (SIZE)")
+    pop = pop3_view(cluster.pop3_ports[1], *account)
+    check_crlf_message(f[1], pop[1], sent)
+    check_crlf_message(f[2], pop[2], streamed)
+    total = len(crlf_lines(sent)) + len(crlf_lines(streamed)) + 2 * len(crlf_lines(lf))
+    assert status == [b"* STATUS INBOX (SIZE %d)" % total]
+    with psycopg2.connect(cluster.pg_url) as db, db.cursor() as cur:
+        cur.execute("""SELECT count(DISTINCT m.blob_id) FROM messages m
+                         JOIN accounts a ON a.id = m.account_id
+                        WHERE a.address = %s AND m.uid = ANY(%s)""", (account[0], uids[2:]))
+        assert cur.fetchone()[0] == 1
+
+
+PIECE = 4096   # rpc_chunk of the cluster below: its least
+
+
+def chunk_edge_message():
+    """About 20 KB, two parts; the first holds every kind of line end, and
+    where a PIECE-byte piece ends, a CR or two end it and an LF, another
+    CR or a letter starts the next. The last byte is a CR."""
+    head = (b"From: a@example.com\nSubject: chunk edges\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n")
+    text = bytearray(b"words and more words\ncrcr\r\r\nlone\rcr\r\nthree\r\r\r\n" * 400)
+    edges = {1: (b"\r", b"\n"), 2: (b"\r", b"x"), 3: (b"\r\r", b"\n"), 4: (b"\r\r", b"\r\n")}
+    for k, (before, after) in edges.items():
+        at = PIECE * k - len(head)
+        text[at - len(before):at + len(after)] = before + after
+    msg = head + bytes(text) + b"\n--b\nContent-Type: text/plain\n\nsecond\n--b--\nend\r"
+    assert len(head) < PIECE and len(head) + len(text) > 4 * PIECE + 2
+    return msg
+
+
+def append_paced(c, messages):
+    """APPENDs messages in one command (MULTIAPPEND when several), each
+    literal sent PIECE bytes at a time with a pause, so the frontend's
+    pieces end where the message's PIECE-byte slices do."""
+    tag = c.tag()
+    c.send(f"{tag} APPEND INBOX".encode())
+    for m in messages:
+        c.send(b" {%d}\r\n" % len(m))
+        assert c.response().startswith(b"+")
+        for i in range(0, len(m), PIECE):
+            c.send(m[i:i + PIECE])
+            time.sleep(0.05)
+    c.send(b"\r\n")
+    _, tagged = c.read_until(tag)
+    assert status_of(tagged) == b"OK", tagged
+
+
+CHUNK_EDGE_ITEMS = ("(RFC822.SIZE BODY.PEEK[] BODY.PEEK[HEADER] BODYSTRUCTURE ENVELOPE "
+                    "BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2] BINARY.PEEK[1] BINARY.SIZE[1])")
+
+
+def test_append_chunk_edges_change_nothing(cluster, cluster_factory, account):
+    """The same message sent with odd line ends, whole in one frame and in
+    4 KiB frames whose edges split CR from LF (APPEND and MULTIAPPEND),
+    is stored and answered identically, with CRLF lines."""
+    msg = chunk_edge_message()
+    with connect(cluster, account) as c:
+        c.append_uid("INBOX", msg)
+        c.select()
+        whole = c.fetch("1", CHUNK_EDGE_ITEMS)[1]
+    assert whole["BODY[]"] == crlf_lines(msg)
+    assert whole["RFC822.SIZE"] == len(crlf_lines(msg))
+    small = cluster_factory(1, 1, env={"PETREL_CLUSTER_FRONTEND_CONF": f"rpc_chunk = {PIECE}"})
+    address, password = small.new_account()
+    with Imap(small.imap_ports[0]) as c:
+        c.login(address, password)
+        append_paced(c, [msg])
+        append_paced(c, [msg, msg])
+        c.select()
+        pieces = c.fetch("1:3", CHUNK_EDGE_ITEMS)
+    for n in (1, 2, 3):
+        assert pieces[n] == whole, f"message {n} differs from the one-frame APPEND"
+    want = crlf_lines(msg)
+    assert pop3_view(small.pop3_ports[0], address, password) == \
+        {n: (len(want) + 2, len(want) + 2, want + b"\r\n") for n in (1, 2, 3)}
 
 
 def test_append_header_only_and_tiny(cluster, account):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, _finish, cluster_up
-from imap_util import Imap, fetches, make_message, quote, status_of
+from imap_util import Imap, crlf_lines, fetches, make_message, pop3_view, quote, status_of
 
 APPEND_LIMIT = 52428800   # append_limit default
 
@@ -114,6 +114,33 @@ def test_sync_and_nonsync_literals_mixed(cluster, account):
         got = c.fetch("1:5", "(BODY.PEEK[])")
         assert [got[i]["BODY[]"] for i in range(1, 6)] == bodies
         c.ok("NOOP")   # the session reads on normally
+
+
+def test_line_ends_made_crlf(cluster, account):
+    """Each message of a MULTIAPPEND gets CRLF lines as Dovecot gives them
+    (backend/crlf_norm.h), one of several chunks too: RFC822.SIZE, BODY[],
+    the BODYSTRUCTURE line count and POP3 LIST/RETR agree. (Chunk edges
+    between CR and LF: test_imap.py, test_append_chunk_edges_change_nothing.)"""
+    bodies = [
+        b"Subject: bare LF\n\none\ntwo\n",
+        b"Subject: CR CR LF\r\r\n\r\nlone\rCR\r\r\nthree\r\r\r\nend\r\n",
+        b"Subject: streamed\n\n" + b"bare LF\nCR CR LF\r\r\nlone\rCR\r\n" * 20000,
+        make_message("already CRLF"),
+    ]
+    with login(cluster, *account) as c:
+        _, tagged = multiappend(c, "INBOX", [{"body": b} for b in bodies])
+        assert re.match(rb"M1 OK \[APPENDUID \d+ 1:4\] ", tagged), tagged
+    with login(cluster, *account, frontend=1) as c:
+        c.select()
+        got = c.fetch("1:4", "(RFC822.SIZE BODY.PEEK[] BODYSTRUCTURE)")
+    pop = pop3_view(cluster.pop3_ports[0], *account)
+    for i, body in enumerate(bodies, 1):
+        want = crlf_lines(body)
+        text = want.split(b"\r\n\r\n", 1)[1]
+        assert got[i]["BODY[]"] == want, i
+        assert got[i]["RFC822.SIZE"] == len(want)
+        assert got[i]["BODYSTRUCTURE"][6:8] == [b"%d" % len(text), b"%d" % text.count(b"\n")]
+        assert pop[i] == (len(want), len(want), want)
 
 
 def test_empty_and_repeated_bodies(cluster, account):

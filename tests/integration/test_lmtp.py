@@ -17,6 +17,8 @@ import time
 import psycopg2
 import pytest
 
+from imap_util import Imap, crlf_lines, pop3_view
+
 TIMEOUT = 60
 MAX_SIZE = 52428800        # lmtp_max_message_size default
 MAX_RECIPIENTS = 100       # lmtp_max_recipients default
@@ -273,6 +275,39 @@ def test_bare_lf_lines_get_crlf(cluster, new_account):
     rp, _, rest = split_trace(imap_messages(cluster, address, password)[0])
     assert rp == b"Return-Path: <>"
     assert rest == b"Subject: lf\r\n\r\nbody\r\n"
+
+
+@pytest.mark.parametrize("repeat", [1, 20000], ids=["one-frame", "streamed"])
+def test_line_ends_made_crlf(cluster, new_account, repeat):
+    """DATA lines that end in runs of CRs, or hold a lone CR, are stored
+    with the line ends Dovecot gives them (backend/crlf_norm.h), in one
+    frame or streamed: IMAP RFC822.SIZE, BODY[], the BODYSTRUCTURE line
+    count and POP3 LIST/RETR agree."""
+    address, password = new_account()
+    message = (b"Subject: line ends\r\r\nFrom: a@example.org\n\r\n"
+               + b"bare LF\nCR CR LF\r\r\nthree CRs\r\r\r\nlone\rCR\r\n.dot\n" * repeat)
+    data = message.replace(b"\n.", b"\n..") + b".\r\n"   # every line ends in LF
+    c = Lmtp(lmtp_port(cluster)).lhlo()
+    try:
+        assert c.cmd("MAIL FROM:<>") == b"250 2.1.0 OK"
+        assert c.cmd(f"RCPT TO:<{address}>") == b"250 2.1.5 OK"
+        assert c.cmd("DATA").startswith(b"354")
+        c.send(data)
+        assert c.reply() == [f"250 2.0.0 <{address}> Saved".encode()]
+    finally:
+        c.close()
+    want = crlf_lines(message)
+    with Imap(cluster.imap_ports[1]) as imap:
+        imap.login(address, password)
+        imap.select()
+        f = imap.fetch("1", "(RFC822.SIZE BODY.PEEK[] BODYSTRUCTURE)")[1]
+    rp, received, rest = split_trace(f["BODY[]"])
+    assert rest == want
+    assert f["RFC822.SIZE"] == len(f["BODY[]"])
+    text = want.split(b"\r\n\r\n", 1)[1]
+    assert f["BODYSTRUCTURE"][6:8] == [b"%d" % len(text), b"%d" % text.count(b"\n")]
+    size = len(f["BODY[]"])
+    assert pop3_view(cluster.pop3_ports[0], address, password) == {1: (size, size, f["BODY[]"])}
 
 
 def test_plus_addressing(cluster, new_account):

@@ -98,7 +98,7 @@ def lmtp_deliver(cluster, address, ids):
 
 
 def imap_deliver(cluster, address, password, ids):
-    """Bare-LF messages through IMAP APPEND (stored as they are)."""
+    """Bare-LF messages through IMAP APPEND (stored with CRLF lines)."""
     with Imap(cluster.imap_ports[1]) as c:
         c.login(address, password)
         for mid in ids:
