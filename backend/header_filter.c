@@ -23,6 +23,23 @@ static bool blank(const char *p, const char *e)
     return e - p == 0 || (e - p == 1 && *p == '\n') || (e - p == 2 && p[0] == '\r' && p[1] == '\n');
 }
 
+/* Appends the line p..e. For HEADER.FIELDS Dovecot rebuilds each line from
+ * its header parser, which takes one CR before the LF as the line end, and
+ * writes the line end back as CRLF only where the value does not end in a
+ * CR: a line ending in a run of CRs before its CRLF (kept at arrival,
+ * crlf_norm.h) comes out with one CR fewer. HEADER.FIELDS.NOT (trim false)
+ * it copies as stored. Petrel does the same, byte for byte. */
+static void put_line(struct buf *out, const char *p, const char *e, bool trim)
+{
+    size_t n = (size_t)(e - p);
+    if (trim && n >= 3 && e[-1] == '\n' && e[-2] == '\r' && e[-3] == '\r') {
+        buf_append(out, p, n - 2);
+        buf_append(out, "\n", 1);
+        return;
+    }
+    buf_append(out, p, n);
+}
+
 void header_filter(const char *hdr, size_t len, char *const *names, size_t n, bool exclude,
                    struct buf *out)
 {
@@ -34,7 +51,7 @@ void header_filter(const char *hdr, size_t len, char *const *names, size_t n, bo
             break;
         if (*p == ' ' || *p == '\t') {   /* continuation of the field before */
             if (keep)
-                buf_append(out, p, (size_t)(e - p));
+                put_line(out, p, e, !exclude);
             p = e;
             continue;
         }
@@ -48,7 +65,7 @@ void header_filter(const char *hdr, size_t len, char *const *names, size_t n, bo
             nlen--;
         keep = listed(p, nlen, names, n) != exclude;
         if (keep) {
-            buf_append(out, p, (size_t)(e - p));
+            put_line(out, p, e, !exclude);
             if (e[-1] != '\n')   /* a header cut short: end the line */
                 buf_append(out, "\r\n", 2);
         }

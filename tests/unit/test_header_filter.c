@@ -54,5 +54,13 @@ int main(void)
     /* A line without a colon is kept by .NOT, as Dovecot does. */
     run(subject, 1, 1, "garbage line\r\n\r\n", "garbage line\r\n\r\n", 16);
     run(subject, 1, 0, "\r\n", "garbage line\r\n\r\n", 16);
+    /* CRs before a CRLF lose one in HEADER.FIELDS, continuation lines too,
+     * not in .NOT; a lone CR stays (Dovecot 2.3.19's answers,
+     * test_dovecot_diff.py's cr-* messages). */
+    const char crs[] = "Subject: a\r\r\n  b\r\r\r\nX: c\rd\r\n\r\n";
+    run(subject, 1, 0, "Subject: a\r\n  b\r\r\n\r\n", crs, strlen(crs));
+    char *x[] = { "X" };
+    run(x, 1, 0, "X: c\rd\r\n\r\n", crs, strlen(crs));
+    run(x, 1, 1, "Subject: a\r\r\n  b\r\r\r\n\r\n", crs, strlen(crs));
     return check_report();
 }
