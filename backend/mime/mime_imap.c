@@ -53,6 +53,10 @@ void imap_append_nstring(struct buf *b, const char *s)
     append_quoted(b, s);
 }
 
+/* CR and LF are dropped where whitespace or the end follows (a folded line
+ * keeps its indent as the space between words) and become a space where
+ * anything else does: a lone CR inside a value, which arrival keeps
+ * (crlf_norm.h), so "a\rb" reads "a b", as in Dovecot 2.3.19. */
 void imap_append_nstring_nolf(struct buf *b, const char *s)
 {
     if (!s || !strpbrk(s, "\r\n")) {
@@ -61,9 +65,12 @@ void imap_append_nstring_nolf(struct buf *b, const char *s)
     }
     size_t n = strlen(s);
     char *t = mime_xmalloc(n + 1), *o = t;
-    for (; *s; s++)
+    for (; *s; s++) {
         if (*s != '\r' && *s != '\n')
             *o++ = *s;
+        else if (!strchr(" \t\r\n", s[1]))   /* s[1] == '\0' is found too */
+            *o++ = ' ';
+    }
     *o = '\0';
     imap_append_nstring(b, t);
     free(t);
@@ -82,6 +89,8 @@ void imap_append_string_for_humans(struct buf *b, const char *s, size_t n)
             last_lwsp = false;
             modify = true;
             break;
+        case '\r':   /* whitespace like TAB: a lone CR (crlf_norm.h) reads as a space */
+        case '\n':
         case '\t':
             modify = true;
             /* fall through */
@@ -91,11 +100,6 @@ void imap_append_string_for_humans(struct buf *b, const char *s, size_t n)
                 remove++;
             }
             last_lwsp = true;
-            break;
-        case '\r':
-        case '\n':
-            remove++;
-            modify = true;
             break;
         case '"':
         case '\\':
@@ -134,14 +138,13 @@ void imap_append_string_for_humans(struct buf *b, const char *s, size_t n)
             buf_append(b, "\x80", 1);
             last_lwsp = false;
             break;
+        case '\r':
+        case '\n':
         case '\t':
         case ' ':
             if (!last_lwsp)
                 buf_append(b, " ", 1);
             last_lwsp = true;
-            break;
-        case '\r':
-        case '\n':
             break;
         default:
             last_lwsp = false;

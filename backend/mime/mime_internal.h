@@ -80,7 +80,7 @@ void mime_text_dec_free(struct mime_text_dec *d);
 /* ---- IMAP output ---- */
 
 void imap_append_nstring(struct buf *b, const char *s);                    /* NULL = NIL */
-void imap_append_nstring_nolf(struct buf *b, const char *s);               /* drops CR, LF */
+void imap_append_nstring_nolf(struct buf *b, const char *s);               /* CR, LF out (or a space) */
 void imap_append_string_for_humans(struct buf *b, const char *s, size_t n);
 
 #endif
