@@ -459,6 +459,29 @@ class Gen:
         return (self.headers(f"bare LF {i}") + self.multipart("mixed", [self.text_part(), self.attachment()]))\
             .encode()
 
+    def stray_cr(self, i):
+        """Line ends of every kind (appended as they are): LF, CRLF, two and
+        three CRs before an LF, CRs inside text lines, a folded Subject and
+        a Message-ID, and a message that ends in one CR, two CRs, a bare
+        last line or a line end. Dovecot makes them CRLF by its own rules
+        (backend/crlf_norm.h). An empty line gets at most two CRs, which
+        leave it empty: after three, one CR stays, so the line ends no
+        header and the lines after it join the header as lines without a
+        colon, which Dovecot's SEARCH TEXT reads and Petrel's does not (a
+        search question, not one of line ends)."""
+        text = self.headers(f"stray CR {i}\n folded") + self.multipart(
+            "mixed", [self.text_part(cte="7bit"), self.text_part(cte="7bit"), self.attachment()])
+        if i % 2 == 0:   # a lone CR in a field ENVELOPE shows
+            text = text.replace("Message-ID: <", "Message-ID: <lone\rCR.", 1)
+        out = []
+        for line in text.split("\n")[:-1]:
+            if " " in line and ":" not in line and not line.startswith("--") and self.r.random() < 0.3:
+                k = self.r.randrange(len(line) + 1)
+                line = line[:k] + "\r" + line[k:]
+            ends = ("\n", "\r\n", "\r\r\n") if not line else ("\n", "\r\n", "\r\r\n", "\r\r\r\n")
+            out.append(line + self.r.choice(ends))
+        return ("".join(out) + ("last\r", "last\r\r", "last", "")[i % 4]).encode()
+
     def large(self, i):
         size = (3 * 1024 * 1024, 2 * 1024 * 1024 + 12345)[i]
         r = random.Random(i)
@@ -489,7 +512,7 @@ class Gen:
 PLAN = (("plain", "plain", 40), ("alt", "alt", 36), ("mixed", "mixed", 40),
         ("nested", "nested", 30), ("i18n", "i18n", 36), ("addr", "addr_msg", 40),
         ("eightbit", "eightbit", 20), ("long", "long", 14), ("malformed", "malformed", 30),
-        ("lf", "lf_only", 6), ("large", "large", 2))
+        ("lf", "lf_only", 6), ("large", "large", 2), ("cr", "stray_cr", 4))
 
 
 def rfc_examples():
@@ -516,7 +539,7 @@ def corpus(seed=SEED):
     add("rfc3501-7.4.2-constructed", g.rfc3501_742())
     for cat, method, n in PLAN:
         for i in range(n):
-            add(f"{cat}-{i:03}", getattr(g, method)(i), lf=(cat == "lf"))
+            add(f"{cat}-{i:03}", getattr(g, method)(i), lf=(cat in ("lf", "cr")))
     names = [m.name for m in out]
     assert len(set(names)) == len(names), "corpus names must be unique"
     return out
