@@ -416,6 +416,55 @@ def test_uids_past_2_31_and_exhaustion(db):
     assert sqlstate(db, "SELECT * FROM petrel_append(%s, 'INBOX', 0, NULL, 0, 0, 0, 'z')", acct) == "54000"
 
 
+def append_message(conn, acct, body, mailbox="INBOX", flags=0, header_size=0, tree=b"t1",
+                   headers="from: a <a@example.com>\nsubject: one\nsubject: two\n",
+                   msgid=None):
+    """petrel_append_message (018) with a whole body, as the backend calls it."""
+    return one(conn, "SELECT * FROM petrel_append_message(%s, %s, %s, NULL, 0, 0, %s, %s, NULL,"
+               " NULL, NULL, %s, 'env', 'bs', 'body', %s, 'text', NULL, %s, %s, NULL)",
+               acct, mailbox, flags, header_size, body, tree, headers, len(body) + 1, msgid)
+
+
+def test_append_message_rows_errors_and_shared_bodies(db):
+    """The function APPEND runs: its row, its errors (nothing of a failed
+    call stays), and a body stored twice keeping its first parse."""
+    acct = new_account(db)
+    r = append_message(db, acct, b"hello", msgid="m1@x")
+    assert r[1] == 1 and r[2] == mailbox_id(db, acct)
+    blob = one(db, "SELECT blob_id FROM messages WHERE account_id = %s AND mailbox_id = %s AND uid = 1",
+               acct, r[2])[0]
+    assert one(db, "SELECT size, refs, convert_from(mime_tree, 'UTF8'), crlf_size FROM blobs WHERE account_id = %s"
+               " AND id = %s", acct, blob) == (5, 1, "t1", 6)
+    assert one(db, "SELECT h_from, h_subject, h_to FROM blob_text WHERE account_id = %s"
+               " AND blob_id = %s", acct, blob) == ("a <a@example.com>", "one\ntwo", "")
+    again = append_message(db, acct, b"hello", "Archive", tree=b"t2")
+    assert one(db, "SELECT blob_id FROM messages WHERE account_id = %s AND mailbox_id = %s"
+               " AND uid = %s", acct, again[2], again[1])[0] == blob
+    assert one(db, "SELECT refs, convert_from(mime_tree, 'UTF8') FROM blobs WHERE account_id = %s AND id = %s",
+               acct, blob) == (2, "t1")
+
+    def count():
+        return one(db, "SELECT (SELECT count(*) FROM blobs WHERE account_id = %s),"
+                   " (SELECT count(*) FROM message_threads WHERE account_id = %s)", acct, acct)
+    before = count()
+    cases = [("Nope", 0, 0, "P0002"),        # no such mailbox: TRYCREATE
+             ("INBOX", 32, 0, "22023"),      # unknown flag bit
+             ("INBOX", 0, 99, "22023")]      # header past the end
+    for mailbox, flags, hs, state in cases:
+        with pytest.raises(psycopg2.Error) as e:
+            append_message(db, acct, b"other body", mailbox, flags, hs, msgid="m2@x")
+        assert e.value.pgcode == state, (mailbox, flags, hs)
+        db.rollback()
+        assert count() == before
+    db.cursor().execute("UPDATE mailboxes SET uidnext = %s WHERE account_id = %s AND id = %s",
+                        (UID_MAX + 1, acct, r[2]))
+    with pytest.raises(psycopg2.Error) as e:
+        append_message(db, acct, b"third body")
+    assert e.value.pgcode == "54000"
+    db.rollback()
+    assert count() == before
+
+
 # ---------------------------------------------------------------- streamed append and read
 
 def test_streamed_append_checks_chunks(db):
