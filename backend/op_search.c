@@ -39,11 +39,17 @@
 #include <string.h>
 #include <time.h>
 
-/* Keys in one program, counting AND/OR/NOT nodes. */
-#define MAX_SEARCH_NODES 2000
-/* Nesting of AND/OR/NOT (the frontend sends OR and AND chains flat). */
-#define MAX_SEARCH_DEPTH 256
-/* UID ranges in all UID keys of one program together. */
+/* These bound what any frontend may send, so they are constants; each is at
+ * least the maximum of the frontend setting that limits clients first
+ * (frontend/main.c), so a client meets the frontend's NO [LIMIT] and never
+ * this BAD. Keys in one program, counting AND/OR/NOT nodes: one per frontend
+ * key (imap_max_search_keys, at most 10000), plus the top-level AND. */
+#define MAX_SEARCH_NODES 10001
+/* Nesting of AND/OR/NOT (the frontend sends OR and AND chains flat):
+ * imap_max_search_depth (at most 256), plus the top-level AND. */
+#define MAX_SEARCH_DEPTH 257
+/* UID ranges in all UID keys of one program together: imap_max_set_ranges
+ * (at most 100000) counts the same. */
 #define MAX_SEARCH_RANGES 100000
 /* Bytes of one search string. */
 #define MAX_SEARCH_STRING 16384

@@ -27,6 +27,11 @@ struct frontend_settings {
     long imap_max_nonsync_preauth; /* largest {n+} before login (LITERAL-) */
     long imap_max_depth;          /* parenthesis nesting */
     long imap_max_args;           /* argument nodes per command */
+    long imap_max_fetch_items;    /* items in one FETCH, macros expanded */
+    long imap_max_search_keys;    /* keys in one SEARCH */
+    long imap_max_search_depth;   /* NOT/OR/parenthesis nesting in one SEARCH */
+    long imap_max_set_ranges;     /* ranges in the sets of one command */
+    long imap_max_bad_commands;   /* BAD answers in a row before BYE */
     long append_limit;            /* largest message APPEND accepts (APPENDLIMIT) */
     long imap_fetch_inline;       /* FETCH BODY[]: bodies up to this size come with the metadata */
     long imap_autologout_preauth; /* seconds idle before login */

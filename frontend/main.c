@@ -39,6 +39,17 @@ static struct setting settings[] = {
     { "imap_max_nonsync_preauth", SETTING_INT, "4096", "largest non-synchronizing literal before login (LITERAL-)", &cfg.imap_max_nonsync_preauth, 0, 1048576 },
     { "imap_max_depth", SETTING_INT, "16", "parenthesis nesting in an IMAP command", &cfg.imap_max_depth, 1, 256 },
     { "imap_max_args", SETTING_INT, "10000", "argument nodes per IMAP command", &cfg.imap_max_args, 16, 1000000 },
+    /* Over these a command gets NO [LIMIT] (RFC 5530) and the session goes on. */
+    { "imap_max_fetch_items", SETTING_INT, "64", "items in one FETCH (FAST, ALL, FULL count as what they stand for)", &cfg.imap_max_fetch_items, 1, 100000 },
+    /* The backend's MAX_SEARCH_NODES and MAX_SEARCH_DEPTH (backend/op_search.c)
+     * are at least these settings' maxima: the frontend's answer is the one
+     * a client sees. */
+    { "imap_max_search_keys", SETTING_INT, "1000", "search keys in one SEARCH, AND/OR/NOT and parentheses included", &cfg.imap_max_search_keys, 1, 10000 },
+    { "imap_max_search_depth", SETTING_INT, "256", "nesting of NOT, OR and parentheses in one SEARCH", &cfg.imap_max_search_depth, 1, 256 },
+    /* At most 100000: one set's ranges (<= 1 MB packed) must fit the RPC
+     * frame (rpc_max_frame default), and the backend's MAX_SEARCH_RANGES. */
+    { "imap_max_set_ranges", SETTING_INT, "100000", "ranges in the sequence or UID sets of one IMAP command", &cfg.imap_max_set_ranges, 1, 100000 },
+    { "imap_max_bad_commands", SETTING_INT, "20", "IMAP commands answered BAD in a row before the session ends with BYE", &cfg.imap_max_bad_commands, 1, 100000 },
     { "append_limit", SETTING_INT, "52428800", "largest message APPEND accepts, bytes (APPENDLIMIT)", &cfg.append_limit, 1024, 2147483647 },
     { "imap_fetch_inline", SETTING_INT, "65536", "FETCH BODY[]/HEADER/TEXT: messages up to this size come in the metadata reply, one backend round trip instead of two (0: off)", &cfg.imap_fetch_inline, 0, 262144 },
     { "imap_autologout_preauth", SETTING_INT, "60", "seconds idle before login until disconnect", &cfg.imap_autologout_preauth, 1, 86400 },

@@ -408,7 +408,6 @@ static void next_message(struct imap_session *is, const struct imap_literal *lit
         return;
     }
     struct imap_command cmd = { 0 };
-    struct imap_parse_limits plim = { 64, 64, 4 };
     const char *err = NULL, *bad = NULL;
     send_piece(is, a, false);   /* the end of the previous message */
     free_message(a);
@@ -419,7 +418,7 @@ static void next_message(struct imap_session *is, const struct imap_literal *lit
     }
     if (unclosed)
         bad = "APPEND UTF8 expects (~{size}...).";
-    else if (imap_parse_args(text, len, IMAP_PARSE_PREFIX, &plim, &cmd, &err) < 0)
+    else if (imap_parse_args(text, len, IMAP_PARSE_PREFIX, imap_parse_limits(), &cmd, &err) < 0)
         bad = "Invalid APPEND arguments.";
     else
         bad = message_args(is, a, cmd.args, cmd.arg_count);
@@ -438,9 +437,8 @@ int imap_append_literal(struct imap_session *is, const struct imap_literal *lit,
         return 0;
     }
     struct imap_command cmd = { 0 };
-    struct imap_parse_limits plim = { 64, 64, 4 };
     const char *err = NULL;
-    if (imap_parse_command(text, len, IMAP_PARSE_PREFIX, &plim, &cmd, &err) < 0 ||
+    if (imap_parse_command(text, len, IMAP_PARSE_PREFIX, imap_parse_limits(), &cmd, &err) < 0 ||
         !cmd.name || cmd.uid || cmd.name_len != 6 || strncasecmp(cmd.name, "APPEND", 6) != 0) {
         imap_command_free(&cmd);
         return -1;

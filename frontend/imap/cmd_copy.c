@@ -80,7 +80,7 @@ void cmd_copy(struct imap_session *is, const struct imap_command *cmd)
     const char *err;
     if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &ranges, &err) < 0) {
         free(dest);
-        imap_done(is, "BAD", "Error in IMAP command %s: %s.", is->def->name, err);
+        imap_done_set_error(is, is->def->name, err);
         return;
     }
     if (ranges.n_bounds == 0) {

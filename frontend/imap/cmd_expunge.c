@@ -63,7 +63,7 @@ void cmd_expunge(struct imap_session *is, const struct imap_command *cmd)
     Petrel__UidRanges ranges;
     const char *err;
     if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, true, &ranges, &err) < 0) {
-        imap_done(is, "BAD", "Error in IMAP command UID EXPUNGE: %s.", err);
+        imap_done_set_error(is, "UID EXPUNGE", err);
         return;
     }
     if (ranges.n_bounds == 0) {

@@ -15,9 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Items in one FETCH; a list longer than this is not a real client's. */
-#define MAX_FETCH_ITEMS 64
-
 enum item_kind { I_UID, I_FLAGS, I_SIZE, I_INTERNALDATE, I_BODY, I_ENVELOPE, I_BODYSTRUCTURE,
                  I_BODY_SIMPLE, I_MODSEQ,
                  I_EMAILID, I_THREADID, I_SAVEDATE,   /* RFC 8474, RFC 8514 */
@@ -82,10 +79,14 @@ struct fetch_state {
     Petrel__UidRanges ranges;  /* VANISHED: the messages, kept for after it */
     struct imap_seqset vset;   /* VANISHED: the UID set as the client sent it */
     struct imap_changes_call *vcall;
-    /* Last: ~110 KB that cmd_fetch leaves unzeroed (each item is set when
-     * added); clearing it took a tenth of the frontend's CPU per FETCH. */
-    struct fetch_item items[MAX_FETCH_ITEMS + 4];   /* + UID, FLAGS, MODSEQ added */
+    int max_items;             /* room in items[] for the client's own */
+    /* Last, sized per command (cmd_fetch): ~1.7 KB an item, left unzeroed
+     * (each item is set when added); clearing a fixed array of them took a
+     * tenth of the frontend's CPU per FETCH. */
+    struct fetch_item items[];   /* max_items + UID, FLAGS, MODSEQ added */
 };
+/* Items the frontend may add to the client's: UID, FLAGS and MODSEQ. */
+#define ADDED_ITEMS 3
 
 static void fetch_state_free(void *p)
 {
@@ -207,7 +208,7 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
         { "EMAILID", I_EMAILID, 0, 0 }, { "THREADID", I_THREADID, 0, 0 },
         { "SAVEDATE", I_SAVEDATE, 0, 0 },
     };
-    if (st->nitems >= MAX_FETCH_ITEMS)
+    if (st->nitems >= st->max_items)
         return -1;
     struct fetch_item *it = &st->items[st->nitems];
     memset(it, 0, sizeof *it);
@@ -237,6 +238,20 @@ static int add_simple(struct fetch_state *st, const char *s, size_t n)
     }
     st->nitems++;
     return 0;
+}
+
+/* How many items the list asks for, the macros counted as what they stand
+ * for, so the state can be sized (and the limit checked) before parsing. */
+static size_t items_asked(const struct imap_arg *arg)
+{
+    const struct imap_arg *list = arg->type == IMAP_ARG_LIST ? arg->list : arg;
+    size_t n = arg->type == IMAP_ARG_LIST ? arg->count : 1, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += imap_arg_atom_is(&list[i], "FAST") ? 3
+               : imap_arg_atom_is(&list[i], "ALL")  ? 4
+               : imap_arg_atom_is(&list[i], "FULL") ? 5
+                                                    : 1;
+    return total;
 }
 
 static int parse_items(struct fetch_state *st, const struct imap_arg *arg)
@@ -697,8 +712,20 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
         imap_done(is, "BAD", "FETCH expects a message set and items.");
         return;
     }
-    struct fetch_state *st = malloc(sizeof *st);
+    /* RFC 5530 LIMIT: a valid request over what this server takes. */
+    size_t asked = items_asked(&cmd->args[1]);
+    if (asked > (size_t)frontend->cfg->imap_max_fetch_items) {
+        imap_done(is, "NO", "[LIMIT] Too many FETCH items (at most %ld).",
+                  frontend->cfg->imap_max_fetch_items);
+        return;
+    }
+    /* One allocation per command, as large as this FETCH needs. */
+    struct fetch_state *st = malloc(offsetof(struct fetch_state, items) +
+                                    (asked + ADDED_ITEMS) * sizeof st->items[0]);
+    if (!st)
+        abort();
     memset(st, 0, offsetof(struct fetch_state, items));
+    st->max_items = (int)asked;
     st->item = -1;
     is->cmd_state = st;
     is->cmd_free = fetch_state_free;
@@ -757,15 +784,15 @@ void cmd_fetch(struct imap_session *is, const struct imap_command *cmd)
     }
     const char *err;
     if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &st->ranges, &err) < 0) {
-        imap_done(is, "BAD", "Error in IMAP command FETCH: %s.", err);
+        imap_done_set_error(is, "FETCH", err);
         return;
     }
     if (st->vanished) {
         const struct imap_selected *sel = &is->sel;
         if (imap_seqset_parse(cmd->args[0].data, cmd->args[0].len, IMAP_SEQSET_UID,
-                              sel->count ? sel->uids[sel->count - 1] : 0, 100000, &st->vset,
-                              &err) < 0) {
-            imap_done(is, "BAD", "Error in IMAP command FETCH: %s.", err);
+                              sel->count ? sel->uids[sel->count - 1] : 0,
+                              (size_t)frontend->cfg->imap_max_set_ranges, &st->vset, &err) < 0) {
+            imap_done_set_error(is, "FETCH", err);
             return;
         }
         st->vcall = imap_changes_start(is, sel->mailbox_id, st->changedsince, vanished_done, st);

@@ -31,13 +31,13 @@
 #include <string.h>
 #include <strings.h>
 
-/* Search keys in one command, AND/OR/NOT and parentheses included. */
-#define MAX_SEARCH_KEYS 1000
-/* Nesting of parentheses, NOT and OR (an OR chain of n keys nests n - 1
- * deep while parsed; it is sent flat). */
-#define MAX_SEARCH_DEPTH 256
-/* Ranges written in one sequence set. */
-#define MAX_SEARCH_SET_RANGES 10000
+/* The limits are settings: imap_max_search_keys counts every key, AND/OR/
+ * NOT and parentheses included; imap_max_search_depth the nesting of
+ * parentheses, NOT and OR. imap_max_depth does not bound the latter: NOT
+ * NOT ... and OR OR ... nest without a parenthesis (an OR chain of n keys
+ * nests n - 1 deep while parsed; it is sent flat). imap_max_set_ranges
+ * counts the ranges of all the command's sets together, as the backend
+ * does (op_search.c), so a client meets the frontend's NO [LIMIT]. */
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
 
@@ -55,7 +55,9 @@ struct sparse {
     bool ascii;          /* CHARSET US-ASCII */
     bool modseq;         /* a MODSEQ key was seen */
     size_t keys;
+    size_t ranges;       /* in all sets so far */
     const char *err;
+    bool limit;          /* err is a server limit: NO [LIMIT], not BAD */
     char errbuf[120];
 };
 
@@ -122,6 +124,17 @@ static Petrel__SearchKey *fail(struct sparse *ps, const char *fmt, const char *a
     if (!ps->err) {
         snprintf(ps->errbuf, sizeof ps->errbuf, fmt, arg ? arg : "");
         ps->err = ps->errbuf;
+    }
+    return NULL;
+}
+
+/* A valid request over a server limit (RFC 5530 LIMIT). */
+static Petrel__SearchKey *over_limit(struct sparse *ps, const char *what, long max)
+{
+    if (!ps->err) {
+        snprintf(ps->errbuf, sizeof ps->errbuf, "%s (at most %ld)", what, max);
+        ps->err = ps->errbuf;
+        ps->limit = true;
     }
     return NULL;
 }
@@ -280,8 +293,12 @@ static Petrel__SearchKey *set_key(struct sparse *ps, const char *d, size_t len, 
     /* Both parse as UID sets: numbers beyond the end are kept, then clipped
      * (a sequence number beyond the mailbox matches nothing). */
     uint32_t max = uid ? (sel->count ? sel->uids[sel->count - 1] : 0) : sel->count;
-    if (imap_seqset_parse(d, len, IMAP_SEQSET_UID, max, MAX_SEARCH_SET_RANGES, &set, &err) < 0)
-        return fail(ps, "Invalid sequence set: %s", err);
+    long max_ranges = frontend->cfg->imap_max_set_ranges;
+    if (imap_seqset_parse(d, len, IMAP_SEQSET_UID, max, (size_t)max_ranges - ps->ranges, &set,
+                          &err) < 0)
+        return err == imap_seqset_too_many ? over_limit(ps, imap_seqset_too_many, max_ranges)
+                                           : fail(ps, "Invalid sequence set: %s", err);
+    ps->ranges += set.count;
     Petrel__SearchKey *k = new_key(PETREL__SEARCH_KEY__KIND__SK_UID);
     if (set.searchres) {   /* "$", as sequence set or UID set alike */
         imap_seqset_free(&set);
@@ -425,10 +442,11 @@ static Petrel__SearchKey *parse_key(struct sparse *ps, const struct imap_arg *ar
     };
     static const char *const fields[] = { "FROM", "TO", "CC", "BCC", "SUBJECT" };
 
-    if (++ps->keys > MAX_SEARCH_KEYS)
-        return fail(ps, "Too many search keys", NULL);
-    if (depth > MAX_SEARCH_DEPTH)
-        return fail(ps, "Search keys nested too deeply", NULL);
+    const struct frontend_settings *cfg = frontend->cfg;
+    if (++ps->keys > (size_t)cfg->imap_max_search_keys)
+        return over_limit(ps, "Too many search keys", cfg->imap_max_search_keys);
+    if (depth > cfg->imap_max_search_depth)
+        return over_limit(ps, "Search keys nested too deeply", cfg->imap_max_search_depth);
     const struct imap_arg *a = &args[*i];
     if (a->type == IMAP_ARG_LIST) {
         (*i)++;
@@ -764,7 +782,10 @@ void cmd_search(struct imap_session *is, const struct imap_command *cmd)
     Petrel__SearchKey *program = parse_all(&ps, args, n, &i, 0);
     if (!program) {
         forget_saved(is, ret);
-        imap_done(is, "BAD", "Error in IMAP command SEARCH: %s.", ps.err ? ps.err : "Invalid search");
+        if (ps.limit)
+            imap_done(is, "NO", "[LIMIT] %s.", ps.err);
+        else
+            imap_done(is, "BAD", "Error in IMAP command SEARCH: %s.", ps.err ? ps.err : "Invalid search");
         return;
     }
     struct search_state *st = calloc(1, sizeof *st);

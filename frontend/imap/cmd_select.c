@@ -13,9 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Ranges in a known-uids argument; far more than any client sends. */
-#define MAX_KNOWN_RANGES 100000
-
 struct select_state {
     char *name;
     char *sent;                /* the name as sent, when NFC changed it */
@@ -146,17 +143,21 @@ static bool parse_params(struct imap_session *is, const struct imap_arg *list,
         const struct imap_arg *q = &list->list[++i];
         uint64_t uv;
         struct imap_seqset set = {0};
-        const char *err;
+        const char *err = NULL;
         if (q->count < 2 || q->count > 4 || !imap_parse_modseq(&q->list[0], false, &uv) ||
             uv > UINT32_MAX || !imap_parse_modseq(&q->list[1], false, &st->qr_modseq) ||
             (q->count >= 3 && (q->list[2].type != IMAP_ARG_ATOM ||
                                imap_seqset_parse(q->list[2].data, q->list[2].len, IMAP_SEQSET_UID,
-                                                 UINT32_MAX, MAX_KNOWN_RANGES, &set, &err) < 0)) ||
+                                                 UINT32_MAX, (size_t)frontend->cfg->imap_max_set_ranges,
+                                                 &set, &err) < 0)) ||
             (q->count == 4 && (q->list[3].type != IMAP_ARG_LIST || q->list[3].count != 2 ||
                                q->list[3].list[0].type != IMAP_ARG_ATOM ||
                                q->list[3].list[1].type != IMAP_ARG_ATOM))) {
             imap_seqset_free(&set);
-            imap_done(is, "BAD", "Invalid QRESYNC parameter.");
+            if (err == imap_seqset_too_many)
+                imap_done_set_error(is, is->def->name, err);
+            else
+                imap_done(is, "BAD", "Invalid QRESYNC parameter.");
             return false;
         }
         if (q->count >= 3) {

@@ -132,7 +132,7 @@ void cmd_store(struct imap_session *is, const struct imap_command *cmd)
     const char *err;
     if (imap_resolve_set(is, cmd->args[0].data, cmd->args[0].len, is->uid_cmd, &ranges, &err) < 0) {
         imap_free_keywords(kw, nkw);
-        imap_done(is, "BAD", "Error in IMAP command STORE: %s.", err);
+        imap_done_set_error(is, "STORE", err);
         return;
     }
     if (conditional)

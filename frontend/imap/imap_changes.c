@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ranges written in a known-uids set; far more than any client sends. */
-#define MAX_KNOWN_RANGES 100000
-
 struct imap_changes_call {
     struct imap_session *is;
     imap_changes_cb *cb;
@@ -392,7 +389,8 @@ void imap_qresync_select(struct imap_session *is, uint64_t modseq, const char *k
         if (is->sel.uidnext > 1 && is->sel.uidnext - 1 > max)
             max = is->sel.uidnext - 1;
         st->has_known = imap_seqset_parse(known, known_len, IMAP_SEQSET_UID, max,
-                                          MAX_KNOWN_RANGES, &st->known, &err) == 0;
+                                          (size_t)frontend->cfg->imap_max_set_ranges,
+                                          &st->known, &err) == 0;
     }
     is->cmd_state = st;
     is->cmd_free = qresync_free;

@@ -12,9 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Ranges written in one message set; far more than any client sends. */
-#define MAX_SET_RANGES 100000
-
 static const struct { uint32_t bit; const char *name; } system_flags[] = {
     { PETREL__FLAG__ANSWERED, "\\Answered" },
     { PETREL__FLAG__FLAGGED, "\\Flagged" },
@@ -85,6 +82,14 @@ void imap_sel_expunge(struct imap_session *is, uint32_t uid, bool silent)
     imap_sel_remove(is, &uid, 1, silent);
 }
 
+void imap_done_set_error(struct imap_session *is, const char *command, const char *err)
+{
+    if (err == imap_seqset_too_many)   /* RFC 5530: a server limit, not bad syntax */
+        imap_done(is, "NO", "[LIMIT] %s (at most %ld).", err, frontend->cfg->imap_max_set_ranges);
+    else
+        imap_done(is, "BAD", "Error in IMAP command %s: %s.", command, err);
+}
+
 void imap_ranges_free(Petrel__UidRanges *r)
 {
     free(r->bounds);
@@ -115,8 +120,8 @@ int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool
     uint32_t max = uid ? (sel->count ? sel->uids[sel->count - 1] : 0) : sel->count;
     struct imap_seqset set;
     petrel__uid_ranges__init(out);
-    if (imap_seqset_parse(text, len, uid ? IMAP_SEQSET_UID : IMAP_SEQSET_SEQ, max, MAX_SET_RANGES,
-                          &set, error_r) < 0)
+    if (imap_seqset_parse(text, len, uid ? IMAP_SEQSET_UID : IMAP_SEQSET_SEQ, max,
+                          (size_t)frontend->cfg->imap_max_set_ranges, &set, error_r) < 0)
         return -1;
     size_t cap = 0;
     if (set.searchres) {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char imap_seqset_too_many[] = "Too many ranges in sequence set";
+
 #define STAR 0 /* a parsed "*", before resolution; 0 is never a valid number */
 
 static void *xrealloc(void *p, size_t n)
@@ -100,7 +102,7 @@ static int parse_ranges(struct seq_parser *sp, enum imap_seqset_kind kind, uint3
     for (;;) {
         uint32_t a, b;
         if (++seen > max_ranges)
-            return fail(sp, "Too many ranges in sequence set");
+            return fail(sp, imap_seqset_too_many);
         if (parse_number(sp, &a) < 0)
             return -1;
         b = a;

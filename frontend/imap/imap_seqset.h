@@ -30,6 +30,10 @@ struct imap_seqset {
 
 enum imap_seqset_kind { IMAP_SEQSET_SEQ, IMAP_SEQSET_UID };
 
+/* The *error_r of a set over max_ranges (a server limit, not bad syntax:
+ * callers answer NO [LIMIT]); compare the pointer. */
+extern const char imap_seqset_too_many[];
+
 /* Parses s (len bytes, no NUL needed). max_ranges bounds the ranges written
  * in the input, before merging. Returns 0, or -1 with a short reason in
  * *error_r and set empty. "$" gives searchres and no ranges. */

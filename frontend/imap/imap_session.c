@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* After this many BAD answers in a row the client is not speaking IMAP. */
-#define MAX_BAD_IN_A_ROW 20
-
 static void process(struct imap_session *is);
 
 /* Only what is complete is advertised. The string lives until the next call.
@@ -136,7 +133,7 @@ void imap_done(struct imap_session *is, const char *status, const char *fmt, ...
         session_end(&is->s, "server shutting down");
         return;
     }
-    if (is->bad_count >= MAX_BAD_IN_A_ROW) {
+    if (is->bad_count >= frontend->cfg->imap_max_bad_commands) {
         conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
         session_end(&is->s, "too many invalid commands");
         return;
@@ -176,7 +173,7 @@ static void reject_line(struct imap_session *is, const char *reason)
 {
     size_t len, tag_len;
     const char *text = imap_reader_text(&is->reader, &len), *tag;
-    if (imap_find_tag(text, len, 64, &tag, &tag_len))
+    if (imap_find_tag(text, len, IMAP_MAX_TAG, &tag, &tag_len))
         conn_printf(&is->s.conn, "%.*s BAD %s\r\n", (int)tag_len, tag, reason);
     else
         conn_printf(&is->s.conn, "* BAD %s\r\n", reason);
@@ -194,10 +191,10 @@ static void reject_nonsync(struct imap_session *is)
     reject_line(is, "[TOOBIG] Non-synchronizing literal too big");
 }
 
-static const struct imap_parse_limits *parse_limits(void)
+const struct imap_parse_limits *imap_parse_limits(void)
 {
     static struct imap_parse_limits lim;
-    lim.max_tag = 64;
+    lim.max_tag = IMAP_MAX_TAG;
     lim.max_args = (size_t)frontend->cfg->imap_max_args;
     lim.max_depth = (size_t)frontend->cfg->imap_max_depth;
     return &lim;
@@ -222,7 +219,7 @@ static void run_command(struct imap_session *is, const char *text, size_t len)
     const char *err = NULL;
     is->cmd_t0 = metrics_now();
     is->m_cmd = fm_command(NULL);
-    if (imap_parse_command(text, len, 0, parse_limits(), &is->cmd, &err) < 0 ||
+    if (imap_parse_command(text, len, 0, imap_parse_limits(), &is->cmd, &err) < 0 ||
         !is->cmd.tag || !is->cmd.name) {
         if (is->cmd.tag)
             snprintf(is->tag, sizeof is->tag, "%.*s", (int)is->cmd.tag_len, is->cmd.tag);
@@ -328,7 +325,7 @@ again:
                 break;
             }
             reject_line(is, imap_read_error_reason(e));
-            if (is->bad_count >= MAX_BAD_IN_A_ROW) {
+            if (is->bad_count >= frontend->cfg->imap_max_bad_commands) {
                 conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
                 session_end(&is->s, "too many invalid commands");
             }

@@ -50,13 +50,19 @@ struct imap_selected {
 
 struct imap_append;
 
+/* Bytes in a tag. A constant, not a setting: the tag is echoed in every
+ * answer and sits in every session (memory per idle session counts at
+ * 50,000 sessions); RFC 9051 sets no bound and real clients' tags are a
+ * few bytes. A longer one gets BAD, untagged. */
+#define IMAP_MAX_TAG 64
+
 struct imap_session {
     struct session s;
     enum imap_state state;
     struct imap_reader reader;
     bool busy;                  /* a command is running; input waits */
     bool in_process;            /* inside the input loop (re-entrancy guard) */
-    char tag[80];               /* of the running command */
+    char tag[IMAP_MAX_TAG + 16];   /* of the running command ("*" when it has none) */
     const struct imap_cmd_def *def;
     struct imap_command cmd;    /* parsed arguments of the running command */
     bool uid_cmd;               /* the running command came as UID <cmd> */
@@ -98,6 +104,9 @@ void imap_flush(struct imap_session *is);
 const char *imap_capabilities(const struct imap_session *is);
 /* STARTTLS may be used now: before login, not yet TLS, TLS configured. */
 bool imap_starttls_usable(const struct imap_session *is);
+/* The settings' limits (imap_max_args, imap_max_depth) for parsing a
+ * command's arguments; APPEND's pieces after a literal use them too. */
+const struct imap_parse_limits *imap_parse_limits(void);
 /* Forgets all unprocessed input: what conn.in holds and the reader's state
  * (STARTTLS: nothing sent in cleartext may be read as a command). */
 void imap_input_reset(struct imap_session *is);
@@ -116,6 +125,9 @@ void imap_sel_save_result(struct imap_selected *sel, const uint32_t *uids, size_
  * to UID ranges of messages in the map. Returns 0, or -1 with *error_r. */
 int imap_resolve_set(struct imap_session *is, const char *text, size_t len, bool uid,
                      Petrel__UidRanges *out, const char **error_r);
+/* Answers a set that imap_resolve_set() or imap_seqset_parse() refused:
+ * NO [LIMIT] over imap_max_set_ranges, else BAD naming the command. */
+void imap_done_set_error(struct imap_session *is, const char *command, const char *err);
 void imap_ranges_free(Petrel__UidRanges *r);
 
 /* Flags. */

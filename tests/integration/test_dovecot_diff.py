@@ -363,9 +363,9 @@ def structures(server, uids):
     return {name: by_uid.get(uid) for name, uid in uids.items()}
 
 
-# Petrel takes at most 64 items per FETCH (MAX_FETCH_ITEMS in
-# frontend/imap/cmd_fetch.c, a bound on one command's work); a message with
-# many parts gets several commands.
+# Petrel takes at most 64 items per FETCH by default (the frontend setting
+# imap_max_fetch_items, a bound on one command's work); a message with many
+# parts gets several commands.
 ITEMS_PER_FETCH = 60
 
 

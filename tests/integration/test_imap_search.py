@@ -404,13 +404,19 @@ def test_lmtp_delivered_message_is_found(cluster, new_account):
 # ---- hostile input ----------------------------------------------------------------
 
 def test_hostile_programs(c):
-    reasons = []
+    # Over a server limit (imap_max_search_keys, imap_max_search_depth):
+    # NO [LIMIT] (RFC 5530), and the session goes on.
     for program in [
-        "(" * 200 + "SEEN" + ")" * 200,             # deeper than the parser allows
         "NOT " * 5000 + "SEEN",                     # deep without parentheses
         "OR " * 3000 + "SEEN " * 3001,
         " ".join(["SEEN"] * 10000),                 # 10,000 keys
         " ".join(["FROM a"] * 2000),
+    ]:
+        _, tagged = c.cmd("SEARCH " + program)
+        assert tagged.split(b" ", 3)[1:3] == [b"NO", b"[LIMIT]"], (program[:40], tagged)
+    reasons = []
+    for program in [
+        "(" * 200 + "SEEN" + ")" * 200,             # deeper than the parser allows
         "ON 32-Jan-2020", "ON 1-Foo-2020", "SINCE 2020-01-01", "BEFORE 1-Feb-94",
         "SENTON 29-Feb-2023", "ON", "ON 1-Feb-1994x", "ON 123-Feb-1994",
         "FOO", "OR SEEN", "NOT", "HEADER", "HEADER Subject", "HEADER \"a:b\" x",

@@ -1,0 +1,150 @@
+"""Client-facing limits as settings: each set low on a cluster of its own
+shows its error and that the session goes on (or, for the bad-command
+limit, ends as it should); the shared cluster shows the defaults.
+
+IMAP answers a valid command over a server limit with NO [LIMIT] (RFC 5530,
+as Dovecot does for its limits).
+"""
+
+import re
+
+import pytest
+
+from conftest import _finish, cluster_up
+from imap_util import Imap, make_message, status_of
+
+TIMEOUT = 20
+
+FRONTEND_CONF = "; ".join([
+    "imap_max_fetch_items = 3",
+    "imap_max_search_keys = 5",
+    "imap_max_search_depth = 3",
+    "imap_max_set_ranges = 4",
+    "imap_max_bad_commands = 3",
+])
+
+
+@pytest.fixture(scope="module")
+def small(request):
+    """One cluster with every limit set low, shared by this module."""
+    failed_before = request.session.testsfailed
+    c = cluster_up(1, 1, prefix="limits-", env={
+        "PETREL_CLUSTER_FRONTEND_CONF": FRONTEND_CONF})
+    try:
+        yield c
+    finally:
+        _finish(request, c, failed_before)
+
+
+def session(c, messages=0):
+    """A logged-in IMAP session on c with INBOX selected and messages in it."""
+    address, password = c.new_account()
+    imap = Imap(c.imap_ports[0]).login(address, password)
+    for i in range(messages):
+        imap.append_uid("INBOX", make_message(subject=f"m{i}"))
+    imap.select("INBOX")
+    return imap
+
+
+def limited(tagged):
+    """The text of a NO [LIMIT] answer; fails on anything else."""
+    assert re.match(rb"\S+ NO \[LIMIT\] ", tagged), tagged
+    return tagged.split(b"] ", 1)[1]
+
+
+def still_works(imap):
+    assert status_of(imap.cmd("NOOP")[1]) == b"OK"
+
+
+# ---- imap_max_fetch_items ------------------------------------------------------
+
+def test_fetch_items_over_the_setting_get_no_limit(small):
+    with session(small, 1) as imap:
+        assert imap.fetch("1", "(FLAGS UID RFC822.SIZE)")[1].keys() >= {"FLAGS", "UID"}
+        assert limited(imap.cmd("FETCH 1 (FLAGS UID RFC822.SIZE INTERNALDATE)")[1]) == \
+            b"Too many FETCH items (at most 3)."
+        # ALL stands for four items, FAST for three.
+        limited(imap.cmd("FETCH 1 ALL")[1])
+        assert "INTERNALDATE" in imap.fetch("1", "FAST")[1]
+        # The items the server adds itself (UID, FLAGS) do not count.
+        got = imap.fetch("1", "(RFC822.SIZE INTERNALDATE BODY[])", uid=True)
+        assert {"UID", "FLAGS", "BODY[]"} <= got[1].keys()
+        still_works(imap)
+
+
+def test_fetch_items_default_is_64(cluster):
+    with session(cluster, 1) as imap:
+        assert "FLAGS" in imap.fetch("1", "(" + " ".join(["FLAGS"] * 64) + ")")[1]
+        limited(imap.cmd("FETCH 1 (" + " ".join(["FLAGS"] * 65) + ")")[1])
+        still_works(imap)
+
+
+# ---- imap_max_search_keys, imap_max_search_depth -----------------------------
+
+def test_search_keys_over_the_setting_get_no_limit(small):
+    with session(small, 2) as imap:
+        untagged, tagged = imap.cmd("SEARCH ALL ALL ALL ALL ALL")
+        assert status_of(tagged) == b"OK" and untagged == [b"* SEARCH 1 2"]
+        assert limited(imap.cmd("SEARCH ALL ALL ALL ALL ALL ALL")[1]) == \
+            b"Too many search keys (at most 5)."
+        # A parenthesis and OR are keys too.
+        limited(imap.cmd("SEARCH (OR ALL ALL) (ALL ALL)")[1])
+        still_works(imap)
+
+
+def test_search_nesting_over_the_setting_gets_no_limit(small):
+    with session(small, 1) as imap:
+        # NOT and OR nest without a parenthesis: imap_max_depth does not see them.
+        assert status_of(imap.cmd("SEARCH NOT NOT NOT ALL")[1]) == b"OK"
+        assert limited(imap.cmd("SEARCH NOT NOT NOT NOT ALL")[1]) == \
+            b"Search keys nested too deeply (at most 3)."
+        limited(imap.cmd("SEARCH ((((ALL))))")[1])
+        still_works(imap)
+
+
+def test_search_limits_defaults(cluster):
+    with session(cluster, 1) as imap:
+        assert status_of(imap.cmd("SEARCH " + " ".join(["ALL"] * 1000))[1]) == b"OK"
+        limited(imap.cmd("SEARCH " + " ".join(["ALL"] * 1001))[1])
+        assert status_of(imap.cmd("SEARCH " + "NOT " * 256 + "ALL")[1]) == b"OK"
+        limited(imap.cmd("SEARCH " + "NOT " * 257 + "ALL")[1])
+        still_works(imap)
+
+
+# ---- imap_max_set_ranges ---------------------------------------------------------
+
+def test_set_ranges_over_the_setting_get_no_limit(small):
+    with session(small, 3) as imap:
+        assert set(imap.fetch("1:3,5,7,9", "FLAGS", uid=True)) == {1, 2, 3}
+        over = "1,3,5,7,9"
+        for command in (f"UID FETCH {over} FLAGS", f"UID STORE {over} +FLAGS (\\Seen)",
+                        f"UID COPY {over} INBOX", f"UID MOVE {over} INBOX",
+                        f"UID EXPUNGE {over}", f"UID SEARCH UID {over}",
+                        "FETCH 1,2,3,1,2 FLAGS"):
+            assert limited(imap.cmd(command)[1]) == \
+                b"Too many ranges in sequence set (at most 4).", command
+        # SEARCH counts the ranges of all its sets together.
+        assert status_of(imap.cmd("UID SEARCH UID 1,3 UID 5,7")[1]) == b"OK"
+        limited(imap.cmd("UID SEARCH UID 1,3 UID 5,7,9")[1])
+        still_works(imap)
+        # QRESYNC known-uids: the same setting.
+        imap.ok("ENABLE QRESYNC")
+        uv = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(imap.select())).group(1))
+        limited(imap.cmd(f"SELECT INBOX (QRESYNC ({uv} 1 {over}))")[1])
+        imap.ok(f"SELECT INBOX (QRESYNC ({uv} 1 1,3,5,7))")
+
+
+# ---- imap_max_bad_commands --------------------------------------------------------
+
+def test_bad_commands_in_a_row_end_the_session(small):
+    with session(small) as imap:
+        for _ in range(2):
+            assert status_of(imap.cmd("FOO")[1]) == b"BAD"
+        still_works(imap)   # a good answer starts the count again
+        for _ in range(2):
+            assert status_of(imap.cmd("FOO")[1]) == b"BAD"
+        tag = imap.tag()
+        imap.send(f"{tag} FOO\r\n")
+        assert imap.line().startswith(f"{tag} BAD".encode())
+        assert imap.line() == b"* BYE Too many invalid commands."
+        assert imap.eof()
