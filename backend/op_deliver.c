@@ -45,7 +45,10 @@
 
 /* Must equal the chunk size the schema uses for blob_chunks. */
 #define BLOB_CHUNK 262144
-/* Recipients in one DeliverReq (the SQL function takes up to 10000). */
+/* Recipients in one DeliverReq (the SQL function takes up to 10000). A
+ * constant, not a setting: it bounds what a frontend sends, and must be at
+ * least the maximum the frontend's lmtp_max_recipients setting allows
+ * (10000, frontend/main.c), which is what limits LMTP clients. */
 #define MAX_RECIPIENTS 10000
 /* Chunk frames the frontend may have unacknowledged; it keeps 2. */
 #define MAX_OWED_ACKS 8

@@ -38,6 +38,8 @@ struct frontend_settings {
     long imap_autologout;         /* seconds idle after login */
     long pop3_max_line;           /* bytes per POP3 command line */
     long pop3_idle_timeout;       /* seconds */
+    long pop3_max_bad_commands;   /* client errors per session before the end */
+    long pop3_max_auth_failures;  /* failed logins per session */
     long rpc_max_frame;           /* largest RPC frame accepted */
     long rpc_chunk;               /* bytes per streamed APPEND chunk */
     long max_connections;         /* client connections per worker */
@@ -60,6 +62,7 @@ struct frontend_settings {
     long lmtp_max_message_size;   /* bytes (SIZE) */
     long lmtp_max_recipients;     /* accepted RCPTs per transaction */
     long lmtp_max_line;           /* bytes per command or DATA line */
+    long lmtp_max_bad_commands;   /* client errors per session before 421 */
     long lmtp_idle_timeout;       /* seconds */
     long lmtp_save_to_detail_mailbox;  /* 1: user+folder@ delivers to folder */
     /* Hostile clients (auth_policy.h, conn_limits.h, proxy_gate.h). */

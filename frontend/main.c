@@ -56,6 +56,8 @@ static struct setting settings[] = {
     { "imap_autologout", SETTING_INT, "1800", "seconds idle after login until disconnect (RFC 9051: at least 30 min)", &cfg.imap_autologout, 60, 86400 },
     { "pop3_max_line", SETTING_INT, "512", "POP3 command line bytes (RFC 2449: 255 + slack)", &cfg.pop3_max_line, 64, 65536 },
     { "pop3_idle_timeout", SETTING_INT, "600", "POP3 idle seconds (RFC 1939: at least 600)", &cfg.pop3_idle_timeout, 1, 86400 },
+    { "pop3_max_bad_commands", SETTING_INT, "10", "client errors (bad POP3 commands) in one session before it ends", &cfg.pop3_max_bad_commands, 1, 100000 },
+    { "pop3_max_auth_failures", SETTING_INT, "3", "failed POP3 logins in one session before it ends", &cfg.pop3_max_auth_failures, 1, 1000 },
     { "rpc_max_frame", SETTING_INT, "4194304", "largest RPC frame accepted from a backend (bytes)", &cfg.rpc_max_frame, 65536, 1073741824 },
     { "rpc_chunk", SETTING_INT, "262144", "bytes per streamed APPEND chunk", &cfg.rpc_chunk, 4096, 1048576 },
     { "max_connections", SETTING_INT, "100000", "client connections per worker", &cfg.max_connections, 1, 10000000 },
@@ -76,8 +78,9 @@ static struct setting settings[] = {
     { "tls_ciphersuites", SETTING_STR, TLS_DEFAULT_CIPHERSUITES, "TLS 1.3 cipher suites", &cfg.tls_ciphersuites, 0, 0 },
     { "lmtp_listen", SETTING_STR, "127.0.0.1:1024", "LMTP listener (host:port; empty: off)", &cfg.lmtp_listen, 0, 0 },
     { "lmtp_max_message_size", SETTING_INT, "52428800", "largest message LMTP accepts, bytes (SIZE)", &cfg.lmtp_max_message_size, 1024, 2147483647 },
-    { "lmtp_max_recipients", SETTING_INT, "100", "recipients per LMTP transaction", &cfg.lmtp_max_recipients, 1, 10000 },
+    { "lmtp_max_recipients", SETTING_INT, "100", "recipients per LMTP transaction", &cfg.lmtp_max_recipients, 1, 10000 },   /* <= the backend's MAX_RECIPIENTS (op_deliver.c) */
     { "lmtp_max_line", SETTING_INT, "4096", "bytes per LMTP command or message line (RFC 5321: 998 + slack)", &cfg.lmtp_max_line, 1000, 1048576 },
+    { "lmtp_max_bad_commands", SETTING_INT, "20", "client errors (bad LMTP commands) in one session before it ends (421)", &cfg.lmtp_max_bad_commands, 1, 100000 },
     { "lmtp_idle_timeout", SETTING_INT, "300", "LMTP idle seconds (RFC 5321 4.5.3.2: at least 300 in DATA)", &cfg.lmtp_idle_timeout, 1, 86400 },
     { "lmtp_save_to_detail_mailbox", SETTING_INT, "1", "1: user+folder@domain delivers into folder when it exists", &cfg.lmtp_save_to_detail_mailbox, 0, 1 },
     /* Hostile clients: frontend/auth_policy.h, conn_limits.h, proxy_gate.h. */

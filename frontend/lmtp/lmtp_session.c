@@ -47,9 +47,10 @@
 #include <time.h>
 
 #define DELIVER_WINDOW 2          /* Chunk frames in flight to the backend */
-#define LMTP_MAX_ERRORS 20        /* bad commands before we give up on a client */
 #define LMTP_MAX_OUTPUT 262144    /* unread replies before we stop reading commands */
-#define LMTP_MAX_ADDRESS 512      /* bytes of one address (RFC 5321: 256) */
+/* Bytes of one address: RFC 5321 4.5.3.1.3 caps a path at 256, so this is
+ * the protocol's limit with slack, not a deployment's: no setting. */
+#define LMTP_MAX_ADDRESS 512
 
 struct lmtp_rcpt {
     char *address;             /* as the client wrote it, without <> */
@@ -116,7 +117,7 @@ static void reply(struct lmtp *l, const char *line)
 static void bad(struct lmtp *l, const char *line)
 {
     reply(l, line);
-    if (++l->errors >= LMTP_MAX_ERRORS) {
+    if (++l->errors >= frontend->cfg->lmtp_max_bad_commands) {
         conn_printf(out(l), "421 4.7.0 %s Too many errors, closing connection\r\n", node());
         log_info("\"too many bad lmtp commands\" session=%s", l->s.id);
         session_end(&l->s, "too many bad commands");

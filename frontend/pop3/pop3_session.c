@@ -44,8 +44,6 @@
 #include <strings.h>
 
 #define POP3_MAX_ARGS 2          /* TOP msg n */
-#define POP3_MAX_BAD_COMMANDS 10 /* errors before we give up on a client */
-#define POP3_MAX_AUTH_FAILURES 3
 
 enum pop3_state { ST_AUTHORIZATION = 1, ST_TRANSACTION = 2, ST_UPDATE = 4 };
 
@@ -167,7 +165,7 @@ static void bad(struct pop3 *p, const char *line)
 {
     metric_result(p, MR_BAD);
     reply(p, line);
-    if (++p->bad_commands >= POP3_MAX_BAD_COMMANDS) {
+    if (++p->bad_commands >= frontend->cfg->pop3_max_bad_commands) {
         reply(p, "-ERR Too many bad commands.");
         log_info("\"too many bad pop3 commands\" session=%s", p->s.id);
         session_end(&p->s, "too many bad commands");
@@ -365,7 +363,7 @@ static void auth_failed(struct pop3 *p)
     free(p->login_user);
     p->login_user = NULL;
     reply(p, "-ERR [AUTH] Authentication failed.");
-    if (++p->auth_failures >= POP3_MAX_AUTH_FAILURES) {
+    if (++p->auth_failures >= frontend->cfg->pop3_max_auth_failures) {
         reply(p, "-ERR Too many authentication failures.");
         session_end(&p->s, "too many authentication failures");
     }

@@ -1,12 +1,14 @@
 """Client-facing limits as settings: each set low on a cluster of its own
 shows its error and that the session goes on (or, for the bad-command
-limit, ends as it should); the shared cluster shows the defaults.
+limits, ends as it should); the shared cluster shows the defaults.
 
 IMAP answers a valid command over a server limit with NO [LIMIT] (RFC 5530,
-as Dovecot does for its limits).
+as Dovecot does for its limits); POP3 and LMTP end a session after too many
+bad commands.
 """
 
 import re
+import socket
 
 import pytest
 
@@ -21,6 +23,9 @@ FRONTEND_CONF = "; ".join([
     "imap_max_search_depth = 3",
     "imap_max_set_ranges = 4",
     "imap_max_bad_commands = 3",
+    "pop3_max_bad_commands = 2",
+    "pop3_max_auth_failures = 2",
+    "lmtp_max_bad_commands = 2",
 ])
 
 
@@ -148,3 +153,83 @@ def test_bad_commands_in_a_row_end_the_session(small):
         assert imap.line().startswith(f"{tag} BAD".encode())
         assert imap.line() == b"* BYE Too many invalid commands."
         assert imap.eof()
+
+
+# ---- POP3 and LMTP --------------------------------------------------------------
+
+class Lines:
+    """A line-at-a-time client for POP3 and LMTP."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buf = b""
+        self.greeting = self.line()
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError(self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def cmd(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.line()
+
+    def closed(self):
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def test_pop3_bad_commands_end_the_session(small):
+    p = Lines(small.pop3_ports[0])
+    try:
+        assert p.cmd("CAPA").startswith(b"+OK")
+        while p.line() != b".":
+            pass
+        assert p.cmd("FOO") == b"-ERR Unknown command."
+        assert p.cmd("CAPA").startswith(b"+OK")   # the session goes on
+        while p.line() != b".":
+            pass
+        assert p.cmd("FOO") == b"-ERR Unknown command."
+        assert p.line() == b"-ERR Too many bad commands."
+        assert p.closed()
+    finally:
+        p.close()
+
+
+def test_pop3_auth_failures_end_the_session(small):
+    address, password = small.new_account()
+    p = Lines(small.pop3_ports[0])
+    try:
+        assert p.cmd(f"USER {address}").startswith(b"+OK")
+        assert p.cmd("PASS wrong").startswith(b"-ERR [AUTH]")
+        assert p.cmd(f"USER {address}").startswith(b"+OK")   # one more try
+        assert p.cmd("PASS wrong").startswith(b"-ERR [AUTH]")
+        assert p.line() == b"-ERR Too many authentication failures."
+        assert p.closed()
+    finally:
+        p.close()
+
+
+def test_lmtp_bad_commands_end_the_session(small):
+    c = Lines(small.lmtp_ports[0])
+    try:
+        line = c.cmd("LHLO client.example")
+        while line.startswith(b"250-"):
+            line = c.line()
+        assert line.startswith(b"250 "), line
+        assert c.cmd("FOO").startswith(b"500 5.5.1")
+        assert c.cmd("NOOP").startswith(b"250")   # the session goes on
+        assert c.cmd("FOO").startswith(b"500 5.5.1")
+        assert c.line().startswith(b"421 4.7.0 ")
+        assert c.closed()
+    finally:
+        c.close()
