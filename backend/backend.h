@@ -32,6 +32,7 @@ struct backend_settings {
     char *log_format;          /* logfmt or json */
     long expunge_tombstone_days;   /* QRESYNC: keep expunge tombstones this long; 0: for ever */
     long meta_inline_budget;   /* bytes of bodies one MetaReq may carry inline; 0: none */
+    long search_text_max;      /* bytes of decoded searchable text kept per message */
 };
 
 struct backend {

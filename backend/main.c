@@ -40,6 +40,7 @@ static struct setting settings[] = {
     { "http_listen", SETTING_STR, "", "HTTP listener for /metrics, /healthz, /readyz (host:port; empty: off)", &cfg.http_listen, 0, 0 },
     { "log_format", SETTING_STR, "logfmt", "logfmt or json (one line per event)", &cfg.log_format, 0, 0 },
     { "expunge_tombstone_days", SETTING_INT, "30", "days expunged UIDs are remembered for QRESYNC (0: for ever)", &cfg.expunge_tombstone_days, 0, 36500 },
+    { "search_text_max", SETTING_INT, "1048576", "bytes of decoded text per message kept for SEARCH BODY/TEXT; text beyond is not searchable", &cfg.search_text_max, 1024, 268435456 },
     { "meta_inline_budget", SETTING_INT, "1048576", "FETCH BODY[]: bodies sent with the metadata at most (UIDs asked x size asked); more UIDs get streamed bodies (0: off)", &cfg.meta_inline_budget, 0, 67108864 },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])

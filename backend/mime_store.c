@@ -103,7 +103,9 @@ struct mime_store *mime_store_parser(void)
     struct mime_store *s = calloc(1, sizeof *s);
     if (!s)
         abort();
-    s->parser = mime_parser_new(NULL);
+    /* backend is NULL only in unit tests: the parser's default then. */
+    struct mime_limits lim = { .max_text = backend ? (size_t)backend->cfg->search_text_max : 0 };
+    s->parser = mime_parser_new(&lim);
     mime_parser_set_text_sink(s->parser, collect_text, s);
     return s;
 }

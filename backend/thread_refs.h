@@ -24,7 +24,10 @@
 /* RFC 5322 2.1.1: no line is longer than 998 bytes, and an id cannot fold. */
 #define THREAD_MSGID_MAX 998
 /* Ids a message refers to that are looked up: the first of References (the
- * thread's root), the last ones (the nearest ancestors) and In-Reply-To. */
+ * thread's root), the last ones (the nearest ancestors) and In-Reply-To.
+ * A constant, not a setting: a longer References is cut, never refused, so
+ * no client meets it; it only bounds the lookups per stored message, and
+ * THREADIDs would differ between backends configured differently. */
 #define THREAD_REFS_MAX 64
 
 enum thread_field { TF_NONE = -1, TF_MESSAGE_ID, TF_IN_REPLY_TO, TF_REFERENCES, TF_COUNT };

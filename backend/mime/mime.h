@@ -59,7 +59,8 @@ struct mime_limits {
                                  * of result->text comes on top); default 1 MiB */
 };
 
-/* Values used for any limit given as 0, and by mime_parser_new(NULL). */
+/* Values used for any limit given as 0, and by mime_parser_new(NULL). The
+ * backend passes max_text from its search_text_max setting (mime_store.c). */
 #define MIME_DEFAULT_MAX_DEPTH 100
 #define MIME_DEFAULT_MAX_PARTS 10000
 #define MIME_DEFAULT_MAX_HEADER_BYTES (256 * 1024)

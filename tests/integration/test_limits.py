@@ -4,7 +4,7 @@ limits, ends as it should); the shared cluster shows the defaults.
 
 IMAP answers a valid command over a server limit with NO [LIMIT] (RFC 5530,
 as Dovecot does for its limits); POP3 and LMTP end a session after too many
-bad commands.
+bad commands; search_text_max (backend) cuts what SEARCH BODY can find.
 """
 
 import re
@@ -27,6 +27,7 @@ FRONTEND_CONF = "; ".join([
     "pop3_max_auth_failures = 2",
     "lmtp_max_bad_commands = 2",
 ])
+BACKEND_CONF = "search_text_max = 1024"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def small(request):
     """One cluster with every limit set low, shared by this module."""
     failed_before = request.session.testsfailed
     c = cluster_up(1, 1, prefix="limits-", env={
-        "PETREL_CLUSTER_FRONTEND_CONF": FRONTEND_CONF})
+        "PETREL_CLUSTER_FRONTEND_CONF": FRONTEND_CONF,
+        "PETREL_CLUSTER_BACKEND_CONF": BACKEND_CONF})
     try:
         yield c
     finally:
@@ -233,3 +235,26 @@ def test_lmtp_bad_commands_end_the_session(small):
         assert c.closed()
     finally:
         c.close()
+
+
+# ---- search_text_max (backend) ------------------------------------------------
+
+def text_message():
+    body = b"earlyword\r\n" + b"filler text line\r\n" * 200 + b"lateword\r\n"
+    return make_message(subject="long", body=body)
+
+
+def test_search_text_beyond_the_setting_is_not_found(small):
+    with session(small) as imap:
+        imap.append_uid("INBOX", text_message())
+        imap.select("INBOX")
+        assert imap.ok("SEARCH BODY earlyword") == [b"* SEARCH 1"]
+        assert imap.ok("SEARCH BODY lateword") == [b"* SEARCH"]
+        assert imap.ok("SEARCH SUBJECT long") == [b"* SEARCH 1"]
+
+
+def test_search_text_default_finds_both(cluster):
+    with session(cluster) as imap:
+        imap.append_uid("INBOX", text_message())
+        imap.select("INBOX")
+        assert imap.ok("SEARCH BODY lateword") == [b"* SEARCH 1"]
