@@ -6,8 +6,8 @@
  * PLAIN, "+ VXNlcm5hbWU6" / "+ UGFzc3dvcmQ6" for LOGIN) and the client's
  * answer is one base64 line, which this command reads itself while it runs
  * (is->cmd_input, called by the input loop in imap_session.c, as IDLE reads
- * its DONE). The line is bounded (SASL_MAX_LINE): a longer one is skipped to
- * its end and answered BAD. "*" cancels (BAD), so does invalid base64 (BAD).
+ * its DONE). The line is bounded by imap_max_line_preauth, as it comes
+ * before login: a longer one is skipped to its end and answered BAD. "*" cancels (BAD), so does invalid base64 (BAD).
  * An initial response "=" is an empty one.
  *
  * PLAIN's authorization identity must be empty or name the authentication
@@ -24,10 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Longest SASL response line: PLAIN with a long address and password fits
- * many times over. */
-#define SASL_MAX_LINE 8192
 
 enum mech { MECH_PLAIN, MECH_LOGIN };
 
@@ -176,13 +172,16 @@ static bool auth_input(struct imap_session *is)
         imap_done(is, "BAD", "Authentication response too long.");
         return true;
     }
-    size_t limit = SASL_MAX_LINE + 2;   /* the line and its CRLF */
+    /* The line and its CRLF; the default (8192) fits PLAIN with a long
+     * address and password many times over. */
+    size_t limit = (size_t)frontend->cfg->imap_max_line_preauth + 2;
     const char *nl = memchr(p, '\n', avail < limit ? avail : limit);
     if (!nl) {
         if (avail < limit)
             return false;   /* wait for the rest of the line */
+        /* Only what was looked at: the line's end may be in the rest. */
         st->skipping = true;
-        buf_consume(in, avail);
+        buf_consume(in, limit);
         return true;
     }
     size_t len = (size_t)(nl - p);

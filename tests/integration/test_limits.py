@@ -23,6 +23,7 @@ FRONTEND_CONF = "; ".join([
     "imap_max_search_depth = 3",
     "imap_max_set_ranges = 4",
     "imap_max_bad_commands = 3",
+    "imap_max_line_preauth = 600",
     "pop3_max_bad_commands = 2",
     "pop3_max_auth_failures = 2",
     "lmtp_max_bad_commands = 2",
@@ -155,6 +156,21 @@ def test_bad_commands_in_a_row_end_the_session(small):
         assert imap.line().startswith(f"{tag} BAD".encode())
         assert imap.line() == b"* BYE Too many invalid commands."
         assert imap.eof()
+
+
+# ---- imap_max_line_preauth bounds a SASL response line too ---------------
+
+def test_sasl_response_over_the_preauth_line_limit_gets_bad(small):
+    address, password = small.new_account()
+    with Imap(small.imap_ports[0]) as imap:
+        tag = imap.tag()
+        imap.send(f"{tag} AUTHENTICATE PLAIN\r\n")
+        assert imap.line().startswith(b"+")
+        imap.send(b"A" * 700 + b"\r\n")
+        _, tagged = imap.read_until(tag)
+        assert tagged == f"{tag} BAD Authentication response too long.".encode()
+        imap.login(address, password)   # the session goes on
+        still_works(imap)
 
 
 # ---- POP3 and LMTP --------------------------------------------------------------
