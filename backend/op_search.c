@@ -51,8 +51,8 @@
 /* UID ranges in all UID keys of one program together: imap_max_set_ranges
  * (at most 100000) counts the same. */
 #define MAX_SEARCH_RANGES 100000
-/* Bytes of one search string. */
-#define MAX_SEARCH_STRING 16384
+/* Bytes of one search string: imap_max_search_string (at most 1 MiB). */
+#define MAX_SEARCH_STRING 1048576
 /* Dates outside years 0001..9999 are refused. */
 #define MIN_SEARCH_DAY (-719162)
 #define MAX_SEARCH_DAY 2932896

@@ -29,6 +29,7 @@ struct frontend_settings {
     long imap_max_args;           /* argument nodes per command */
     long imap_max_fetch_items;    /* items in one FETCH, macros expanded */
     long imap_max_search_keys;    /* keys in one SEARCH */
+    long imap_max_search_string;  /* bytes of one SEARCH string */
     long imap_max_search_depth;   /* NOT/OR/parenthesis nesting in one SEARCH */
     long imap_max_set_ranges;     /* ranges in the sets of one command */
     long imap_max_bad_commands;   /* BAD answers in a row before BYE */

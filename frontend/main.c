@@ -41,10 +41,11 @@ static struct setting settings[] = {
     { "imap_max_args", SETTING_INT, "10000", "argument nodes per IMAP command", &cfg.imap_max_args, 16, 1000000 },
     /* Over these a command gets NO [LIMIT] (RFC 5530) and the session goes on. */
     { "imap_max_fetch_items", SETTING_INT, "64", "items in one FETCH (FAST, ALL, FULL count as what they stand for)", &cfg.imap_max_fetch_items, 1, 100000 },
-    /* The backend's MAX_SEARCH_NODES and MAX_SEARCH_DEPTH (backend/op_search.c)
-     * are at least these settings' maxima: the frontend's answer is the one
-     * a client sees. */
+    /* The backend's MAX_SEARCH_NODES, MAX_SEARCH_STRING and MAX_SEARCH_DEPTH
+     * (backend/op_search.c) are at least these settings' maxima: the
+     * frontend's answer is the one a client sees. */
     { "imap_max_search_keys", SETTING_INT, "1000", "search keys in one SEARCH, AND/OR/NOT and parentheses included", &cfg.imap_max_search_keys, 1, 10000 },
+    { "imap_max_search_string", SETTING_INT, "16384", "bytes of one string in a SEARCH (BODY, TEXT, HEADER, FROM ...)", &cfg.imap_max_search_string, 1, 1048576 },
     { "imap_max_search_depth", SETTING_INT, "256", "nesting of NOT, OR and parentheses in one SEARCH", &cfg.imap_max_search_depth, 1, 256 },
     /* At most 100000: one set's ranges (<= 1 MB packed) must fit the RPC
      * frame (rpc_max_frame default), and the backend's MAX_SEARCH_RANGES. */

@@ -37,7 +37,8 @@
  * NOT ... and OR OR ... nest without a parenthesis (an OR chain of n keys
  * nests n - 1 deep while parsed; it is sent flat). imap_max_set_ranges
  * counts the ranges of all the command's sets together, as the backend
- * does (op_search.c), so a client meets the frontend's NO [LIMIT]. */
+ * does (op_search.c), so a client meets the frontend's NO [LIMIT];
+ * imap_max_search_string bounds each string (header name or value). */
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
 
@@ -184,6 +185,10 @@ static char *take_string(struct sparse *ps, const struct imap_arg *args, size_t 
         return NULL;
     }
     (*i)++;
+    if (len > (size_t)frontend->cfg->imap_max_search_string) {
+        over_limit(ps, "Search string too long", frontend->cfg->imap_max_search_string);
+        return NULL;
+    }
     if (ps->ascii) {
         for (size_t j = 0; j < len; j++)
             if ((unsigned char)d[j] >= 0x80 || d[j] == 0) {

@@ -21,6 +21,7 @@ FRONTEND_CONF = "; ".join([
     "imap_max_fetch_items = 3",
     "imap_max_search_keys = 5",
     "imap_max_search_depth = 3",
+    "imap_max_search_string = 10",
     "imap_max_set_ranges = 4",
     "imap_max_bad_commands = 3",
     "imap_max_line_preauth = 600",
@@ -110,12 +111,23 @@ def test_search_nesting_over_the_setting_gets_no_limit(small):
         still_works(imap)
 
 
+def test_search_string_over_the_setting_gets_no_limit(small):
+    with session(small, 1) as imap:
+        assert status_of(imap.cmd('SEARCH BODY "0123456789"')[1]) == b"OK"
+        assert limited(imap.cmd('SEARCH BODY "0123456789a"')[1]) == \
+            b"Search string too long (at most 10)."
+        limited(imap.cmd('SEARCH HEADER "X-Very-Long-Name" x')[1])
+        still_works(imap)
+
+
 def test_search_limits_defaults(cluster):
     with session(cluster, 1) as imap:
         assert status_of(imap.cmd("SEARCH " + " ".join(["ALL"] * 1000))[1]) == b"OK"
         limited(imap.cmd("SEARCH " + " ".join(["ALL"] * 1001))[1])
         assert status_of(imap.cmd("SEARCH " + "NOT " * 256 + "ALL")[1]) == b"OK"
         limited(imap.cmd("SEARCH " + "NOT " * 257 + "ALL")[1])
+        assert status_of(imap.cmd(f'SEARCH BODY "{"x" * 16384}"')[1]) == b"OK"
+        limited(imap.cmd(f'SEARCH BODY "{"x" * 16385}"')[1])
         still_works(imap)
 
 
