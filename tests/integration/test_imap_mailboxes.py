@@ -564,3 +564,15 @@ def test_create_special_use(cluster, new_account):
         assert status_of(c.cmd('CREATE "X" (FOO (bar))')[1]) == b"BAD"
         names = list_lines(c.ok('LIST "" "*"'))
         assert "Weird" not in names and "Two" not in names and "X" not in names
+
+
+def test_list_wildcards_cost_bounded_work(cluster, new_account):
+    """Many wildcards against a long name: the matcher once backtracked
+    exponentially, and this LIST held a frontend worker for a minute."""
+    c, _, _ = login(cluster, new_account)
+    with c:
+        c.ok('CREATE "' + "a" * 40 + '"')
+        started = time.monotonic()
+        assert list_lines(c.ok('LIST "" "' + "*a" * 14 + 'b"')) == {}
+        assert list(list_lines(c.ok('LIST "" "' + "%a" * 14 + '"'))) == ["a" * 40]
+        assert time.monotonic() - started < 5
