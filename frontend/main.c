@@ -40,7 +40,7 @@ static struct setting settings[] = {
     { "imap_max_depth", SETTING_INT, "16", "parenthesis nesting in an IMAP command", &cfg.imap_max_depth, 1, 256 },
     { "imap_max_args", SETTING_INT, "10000", "argument nodes per IMAP command", &cfg.imap_max_args, 16, 1000000 },
     /* Over these a command gets NO [LIMIT] (RFC 5530) and the session goes on. */
-    { "imap_max_fetch_items", SETTING_INT, "64", "items in one FETCH (FAST, ALL, FULL count as what they stand for)", &cfg.imap_max_fetch_items, 1, 100000 },
+    { "imap_max_fetch_items", SETTING_INT, "64", "items in one FETCH (FAST, ALL, FULL count as what they stand for; ~2 KB each while it runs)", &cfg.imap_max_fetch_items, 1, 10000 },
     /* The backend's MAX_SEARCH_NODES, MAX_SEARCH_STRING and MAX_SEARCH_DEPTH
      * (backend/op_search.c) are at least these settings' maxima: the
      * frontend's answer is the one a client sees. */
