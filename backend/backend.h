@@ -99,7 +99,7 @@ enum stmt {
     STMT_STATUS,
     STMT_META,
     STMT_READ,
-    STMT_APPEND,           /* both APPEND paths (010_objectid_savedate.sql) */
+    STMT_APPEND,           /* a whole-body APPEND (020_append_fields_from_backend.sql) */
     STMT_BLOB_BEGIN,
     STMT_BLOB_PUT,
     STMT_LMTP_RCPT,

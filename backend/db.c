@@ -11,7 +11,7 @@ extern const struct db_statement db_statements[];
 extern const int db_statements_count;
 
 /* Parameters of one statement; APPEND's with its parse and text take 17. */
-#define MAX_PARAMS 24
+#define MAX_PARAMS 32
 #define RECONNECT_SECONDS 1.0
 
 enum conn_state { C_DOWN, C_CONNECTING, C_PREPARING, C_IDLE, C_BUSY };
@@ -428,6 +428,12 @@ bool db_pool_ready(const struct db_pool *p)
 static struct db_query *make_query(int stmt, const struct db_param *params, int nparams,
                                    db_cb *cb, void *ctx)
 {
+    /* A caller passing more is a programming error: cutting the list would
+     * run the statement with other arguments than meant. */
+    if (nparams > MAX_PARAMS) {
+        log_error("\"too many query parameters\" n=%d max=%d", nparams, MAX_PARAMS);
+        abort();
+    }
     struct db_query *x = calloc(1, sizeof *x);
     x->stmt = stmt;
     x->cb = cb;
@@ -458,7 +464,7 @@ static struct db_query *make_query(int stmt, const struct db_param *params, int 
 void db_query(struct db_pool *p, int stmt, const struct db_param *params, int nparams, db_cb *cb,
               void *ctx)
 {
-    struct db_query *x = make_query(stmt, params, nparams > MAX_PARAMS ? MAX_PARAMS : nparams, cb, ctx);
+    struct db_query *x = make_query(stmt, params, nparams, cb, ctx);
     if (!any_alive(p)) {
         finish(x, DB_TEMPFAIL, NULL, NULL, "database unavailable");
         return;
@@ -488,7 +494,7 @@ void db_exec(struct db_pool *p, struct db_pin *pin, const char *sql, db_cb *cb, 
 void db_query_sql(struct db_pool *p, const char *sql, const struct db_param *params, int nparams,
                   db_cb *cb, void *ctx)
 {
-    struct db_query *x = make_query(-1, params, nparams > MAX_PARAMS ? MAX_PARAMS : nparams, cb, ctx);
+    struct db_query *x = make_query(-1, params, nparams, cb, ctx);
     x->sql = strdup(sql);
     x->with_params = true;
     if (!any_alive(p)) {
@@ -519,7 +525,7 @@ void db_pin_acquire(struct db_pool *p, db_pin_cb *cb, void *ctx)
 void db_pin_query(struct db_pin *pin, int stmt, const struct db_param *params, int nparams,
                   db_cb *cb, void *ctx)
 {
-    struct db_query *x = make_query(stmt, params, nparams > MAX_PARAMS ? MAX_PARAMS : nparams, cb, ctx);
+    struct db_query *x = make_query(stmt, params, nparams, cb, ctx);
     if (!pin->conn) {
         finish(x, DB_TEMPFAIL, NULL, NULL, "database connection lost");
         return;

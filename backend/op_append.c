@@ -178,10 +178,10 @@ static void small_done(const struct db_result *r, void *ctx)
     rpc_reply(req, &resp);
 }
 
-/* petrel_append_message's parameters (010_objectid_savedate.sql): [7] the
- * body, [8..10] a staged blob (unused here), the parse, the POP3 size and
- * the threading ids. */
-#define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3)
+/* petrel_append_message's parameters (020_append_fields_from_backend.sql):
+ * [7] the body, [8..10] a staged blob (unused here), the parse, the POP3
+ * size, the threading ids and the five header fields blob_text keeps. */
+#define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3 + MIME_BLOB_NFIELDS)
 
 static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
 {
@@ -212,6 +212,7 @@ static void append_small(struct rpc_req *req, const Petrel__AppendReq *a)
     p[11 + MIME_BLOB_NPARAMS] = (struct db_param){ crlf };
     p[12 + MIME_BLOB_NPARAMS] = (struct db_param){ msgid };
     p[13 + MIME_BLOB_NPARAMS] = (struct db_param){ refs };
+    mime_blob_field_params(&mb, &p[14 + MIME_BLOB_NPARAMS]);
     db_query(backend->db, STMT_APPEND, p, APPEND_NPARAMS, small_done, req);
     free(msgid);
     free(refs);

@@ -419,7 +419,8 @@ def test_uids_past_2_31_and_exhaustion(db):
 def append_message(conn, acct, body, mailbox="INBOX", flags=0, header_size=0, tree=b"t1",
                    headers="from: a <a@example.com>\nsubject: one\nsubject: two\n",
                    msgid=None):
-    """petrel_append_message (018) with a whole body, as the backend calls it."""
+    """petrel_append_message with a whole body and the 21 arguments that
+    previous-release backends pass (010; 020 keeps them as a wrapper)."""
     return one(conn, "SELECT * FROM petrel_append_message(%s, %s, %s, NULL, 0, 0, %s, %s, NULL,"
                " NULL, NULL, %s, 'env', 'bs', 'body', %s, 'text', NULL, %s, %s, NULL)",
                acct, mailbox, flags, header_size, body, tree, headers, len(body) + 1, msgid)
@@ -463,6 +464,23 @@ def test_append_message_rows_errors_and_shared_bodies(db):
     assert e.value.pgcode == "54000"
     db.rollback()
     assert count() == before
+
+
+def test_append_message_takes_header_fields_from_the_backend(db):
+    """The 26-argument form (020) stores the five fields as given; the
+    21-argument one of the previous release finds the same from headers."""
+    acct = new_account(db)
+    headers = "from: a <a@example.com>\nto: b@example.com\nsubject: one\nsubject: two\n"
+    fields = ("a <a@example.com>", "b@example.com", "", "", "one\ntwo")
+    r = one(db, "SELECT * FROM petrel_append_message(%s, 'INBOX', 0, NULL, 0, 0, 0, 'x', NULL,"
+            " NULL, NULL, 't', 'env', 'bs', 'body', %s, 'text', NULL, 1, NULL, NULL,"
+            " %s, %s, %s, %s, %s)", acct, headers, *fields)
+    old = append_message(db, acct, b"y", headers=headers)
+    for m in (r, old):
+        assert one(db, "SELECT t.h_from, t.h_to, t.h_cc, t.h_bcc, t.h_subject FROM messages m"
+                   " JOIN blob_text t ON t.account_id = m.account_id AND t.blob_id = m.blob_id"
+                   " WHERE m.account_id = %s AND m.mailbox_id = %s AND m.uid = %s",
+                   acct, m[2], m[1]) == fields
 
 
 # ---------------------------------------------------------------- streamed append and read
