@@ -9,16 +9,16 @@
 -- rolling restart: it finds the five values as 015 did and calls this one.
 
 CREATE FUNCTION petrel_append_message(p_account bigint, p_mailbox_name text,
-                                                 p_flags int4, p_keywords text[],
-                                                 p_internaldate int8, p_tz int4,
-                                                 p_header_size int8,
-                                                 p_data bytea, p_blob bigint, p_size int8,
-                                                 p_sha256 bytea, p_tree bytea, p_envelope bytea,
-                                                 p_bodystructure bytea, p_body bytea,
-                                                 p_headers text, p_text text, p_sentdate date,
-                                                 p_crlf_size int8, p_msgid text, p_refs text[],
-                                                 p_from text, p_to text, p_cc text, p_bcc text,
-                                                 p_subject text)
+                                      p_flags int4, p_keywords text[],
+                                      p_internaldate int8, p_tz int4,
+                                      p_header_size int8,
+                                      p_data bytea, p_blob bigint, p_size int8,
+                                      p_sha256 bytea, p_tree bytea, p_envelope bytea,
+                                      p_bodystructure bytea, p_body bytea,
+                                      p_headers text, p_text text, p_sentdate date,
+                                      p_crlf_size int8, p_msgid text, p_refs text[],
+                                      p_from text, p_to text, p_cc text, p_bcc text,
+                                      p_subject text)
 RETURNS TABLE(uidvalidity int8, uid int8, mailbox_id int8, modseq int8)
 -- 015 says why.
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
