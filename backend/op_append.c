@@ -178,7 +178,7 @@ static void small_done(const struct db_result *r, void *ctx)
     rpc_reply(req, &resp);
 }
 
-/* petrel_append_message's parameters (020_append_fields_from_backend.sql):
+/* petrel_append_message's parameters (018_append_one_body.sql):
  * [7] the body, [8..10] a staged blob (unused here), the parse, the POP3
  * size, the threading ids and the five header fields blob_text keeps. */
 #define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3 + MIME_BLOB_NFIELDS)
@@ -251,17 +251,25 @@ static void flush_acks(struct append_state *st)
     }
 }
 
-static void put_done(const struct db_result *r, void *ctx)
+/* Counts a finished write (a chunk or a body's stage); false when the
+ * transaction has failed, by this write or before it. */
+static bool write_done(struct append_state *st, const struct db_result *r)
 {
-    struct append_state *st = ctx;
     if (st->txn.failed)
-        return;
+        return false;
     st->puts_done++;
     if (r->status != DB_OK) {
         stream_txn_fail_db(&st->txn, r);
-        return;
+        return false;
     }
-    flush_acks(st);
+    return true;
+}
+
+static void put_done(const struct db_result *r, void *ctx)
+{
+    struct append_state *st = ctx;
+    if (write_done(st, r))
+        flush_acks(st);
 }
 
 static void put_piece(struct append_state *st, const char *p, size_t n)
@@ -316,13 +324,8 @@ static void maybe_add(struct append_state *st)
 static void stage_done(const struct db_result *r, void *ctx)
 {
     struct append_state *st = ctx;
-    if (st->txn.failed)
+    if (!write_done(st, r))
         return;
-    st->puts_done++;
-    if (r->status != DB_OK) {
-        stream_txn_fail_db(&st->txn, r);
-        return;
-    }
     snprintf(st->staged[st->nprepared++].thread, sizeof st->staged[0].thread, "%s",
              PQgetvalue(r->res, 0, 0));
     flush_acks(st);

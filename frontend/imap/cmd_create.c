@@ -5,24 +5,10 @@
 #include <string.h>
 #include <strings.h>
 
-/* The names of the mailbox being created, for the OLDNAME answer. */
-struct create_state {
-    char *name;   /* as stored: NFC */
-    char *sent;   /* as sent, when NFC changed it; else NULL */
-};
-
-static void create_state_free(void *p)
-{
-    struct create_state *st = p;
-    free(st->name);
-    free(st->sent);
-    free(st);
-}
-
 static void create_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
-    struct create_state *st = is->cmd_state;
+    struct imap_named *st = is->cmd_state;
     if (resp->status == PETREL__STATUS__NO) {
         imap_done(is, "NO", "[CANNOT] Invalid mailbox name.");
         return;
@@ -99,13 +85,7 @@ void cmd_create(struct imap_session *is, const struct imap_command *cmd)
     }
     if (sent)
         strip_separator(sent);
-    struct create_state *st = calloc(1, sizeof *st);
-    if (!st)
-        abort();
-    st->name = name;
-    st->sent = sent;
-    is->cmd_state = st;
-    is->cmd_free = create_state_free;
+    imap_named_state(is, name, sent);
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__CreateReq cr = PETREL__CREATE_REQ__INIT;
     cr.name = name;

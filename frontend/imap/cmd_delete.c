@@ -20,24 +20,10 @@
 #include <string.h>
 #include <strings.h>
 
-/* The names of the mailbox being deleted, for the OLDNAME answer. */
-struct delete_state {
-    char *name;   /* as stored: NFC */
-    char *sent;   /* as sent, when NFC changed it; else NULL */
-};
-
-static void delete_state_free(void *p)
-{
-    struct delete_state *st = p;
-    free(st->name);
-    free(st->sent);
-    free(st);
-}
-
 static void delete_done(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
-    struct delete_state *st = is->cmd_state;
+    struct imap_named *st = is->cmd_state;
     if (resp->status == PETREL__STATUS__OK) {
         imap_write_oldname(is, "\\NonExistent", st->name, st->sent);   /* RFC 9051 6.3.5 */
         imap_done(is, "OK", "Delete completed.");
@@ -76,13 +62,7 @@ void cmd_delete(struct imap_session *is, const struct imap_command *cmd)
         is->state = IMAP_AUTH;
         cluster_session_mailbox(&is->s, NULL);
     }
-    struct delete_state *st = calloc(1, sizeof *st);
-    if (!st)
-        abort();
-    st->name = name;
-    st->sent = sent;
-    is->cmd_state = st;
-    is->cmd_free = delete_state_free;
+    imap_named_state(is, name, sent);
     Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__DeleteReq dr = PETREL__DELETE_REQ__INIT;
     dr.name = name;

@@ -389,12 +389,23 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
         st->ack_pending = true;
 }
 
+/* Sends a body or binary item's BodyReq; its stream answers in body_cb. */
+static void send_body_req(struct imap_session *is, struct fetch_state *st, Petrel__BodyReq *br)
+{
+    Petrel__Request req = PETREL__REQUEST__INIT;
+    req.op_case = PETREL__REQUEST__OP_BODY;
+    req.body = br;
+    session_request(&is->s, &req);
+    st->item++;
+    imap_flush(is);
+    st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+}
+
 /* Starts streaming a body item; false when nothing needs streaming. */
 static bool start_body(struct imap_session *is, struct fetch_state *st,
                        const struct fetch_item *it, const struct msg *m)
 {
     struct buf *out = imap_out(is);
-    Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
     br.mailbox_id = is->sel.mailbox_id;
     br.uid = m->uid;
@@ -431,12 +442,7 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
         st->stream_sized = true;
         st->stream_left = len;
     }
-    req.op_case = PETREL__REQUEST__OP_BODY;
-    req.body = &br;
-    session_request(&is->s, &req);
-    st->item++;
-    imap_flush(is);
-    st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+    send_body_req(is, st, &br);
     return true;
 }
 
@@ -446,7 +452,6 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
 static void start_binary(struct imap_session *is, struct fetch_state *st,
                          const struct fetch_item *it, const struct msg *m)
 {
-    Petrel__Request req = PETREL__REQUEST__INIT;
     Petrel__BodyReq br = PETREL__BODY_REQ__INIT;
     br.mailbox_id = is->sel.mailbox_id;
     br.uid = m->uid;
@@ -456,12 +461,7 @@ static void start_binary(struct imap_session *is, struct fetch_state *st,
     st->stream_binary = true;   /* NULs only in a literal8 (op_binary.c) */
     st->stream_sized = false;
     st->stream_left = 0;
-    req.op_case = PETREL__REQUEST__OP_BODY;
-    req.body = &br;
-    session_request(&is->s, &req);
-    st->item++;
-    imap_flush(is);
-    st->stream = rpc_call(&req, RPC_RETRYABLE, body_cb, is, &is->s.calls);
+    send_body_req(is, st, &br);
 }
 
 /* A BINARY item failed before its response began (UNKNOWN-CTE): the FETCH

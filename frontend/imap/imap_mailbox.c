@@ -442,3 +442,23 @@ void imap_sync(struct imap_session *is, void (*done)(struct imap_session *is))
     is->cmd_free = sync_state_free;
     st->call = imap_changes_start(is, is->sel.mailbox_id, is->sel.highestmodseq, sync_changes, st);
 }
+
+static void imap_named_free(void *p)
+{
+    struct imap_named *n = p;
+    free(n->name);
+    free(n->sent);
+    free(n);
+}
+
+struct imap_named *imap_named_state(struct imap_session *is, char *name, char *sent)
+{
+    struct imap_named *n = calloc(1, sizeof *n);
+    if (!n)
+        abort();
+    n->name = name;
+    n->sent = sent;
+    is->cmd_state = n;
+    is->cmd_free = imap_named_free;
+    return n;
+}

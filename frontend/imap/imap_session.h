@@ -155,6 +155,14 @@ char *imap_mailbox_name(const struct imap_session *is, const struct imap_arg *ar
  * reports. */
 char *imap_mailbox_name_sent(const struct imap_session *is, const struct imap_arg *arg,
                              char **sent_r);
+/* What imap_mailbox_name_sent gave, kept as a command's state (is->cmd_state,
+ * freed by imap_named_free) until its answer reports OLDNAME. */
+struct imap_named {
+    char *name;   /* as stored: NFC */
+    char *sent;   /* as sent, when NFC changed it; else NULL */
+};
+/* Makes it the command's state, owning name and sent. */
+struct imap_named *imap_named_state(struct imap_session *is, char *name, char *sent);
 /* RFC 9051 6.3.9.7: after SELECT/EXAMINE, CREATE, RENAME or DELETE of a name
  * that NFC changed (sent not NULL), tells an IMAP4rev2 client the name it
  * now has: "* LIST (attrs) "/" name ("OLDNAME" (sent))". Nothing otherwise. */
