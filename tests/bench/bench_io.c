@@ -190,14 +190,10 @@ bool tls_init(void)
 /* Reads or writes through TLS when the client has it. Returns what
  * read(2)/write(2) would, with EAGAIN when OpenSSL needs the socket to be
  * readable or writable first (*want_write says which). */
-static ssize_t io_read(struct client *c, void *buf, size_t n, bool *want_write)
+/* What an SSL_read/SSL_write result k <= 0 means as read(2)/write(2) would
+ * say it. */
+static ssize_t ssl_failed(struct client *c, int k, bool *want_write)
 {
-    *want_write = false;
-    if (!c->ssl)
-        return read(c->fd, buf, n);
-    int k = SSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
-    if (k > 0)
-        return k;
     int e = SSL_get_error(c->ssl, k);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         *want_write = e == SSL_ERROR_WANT_WRITE;
@@ -210,20 +206,28 @@ static ssize_t io_read(struct client *c, void *buf, size_t n, bool *want_write)
     return -1;
 }
 
+static ssize_t io_read(struct client *c, void *buf, size_t n, bool *want_write)
+{
+    *want_write = false;
+    if (!c->ssl)
+        return read(c->fd, buf, n);
+    int k = SSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+    return k > 0 ? k : ssl_failed(c, k, want_write);
+}
+
 static ssize_t io_write(struct client *c, const void *buf, size_t n)
 {
     if (!c->ssl)
         return write(c->fd, buf, n);
     int k = SSL_write(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
-    if (k > 0)
-        return k;
-    int e = SSL_get_error(c->ssl, k);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        errno = EAGAIN;
+    bool want_write;
+    ssize_t r = k > 0 ? k : ssl_failed(c, k, &want_write);
+    /* A write that meets a closed TLS session is an error, not EOF. */
+    if (r == 0) {
+        errno = EPROTO;
         return -1;
     }
-    errno = EPROTO;
-    return -1;
+    return r;
 }
 
 /* ---------------------------------------------------------- connections */
