@@ -35,12 +35,24 @@ void cte_decoder_init(struct cte_decoder *d, enum cte kind)
     d->kind = kind;
 }
 
-/* Output batched through a small array, or only counted. */
+/* Output batched through a small array, or only counted. Made by
+ * sink_make, not an initializer: "= { .out = out }" zero-fills tmp, a 1 KB
+ * memset on every call, and the MIME parser calls once or twice per line
+ * of a part (15% of the backend's CPU in imap-append, perf). */
 struct sink {
     struct buf *out;
     size_t n, k;
     char tmp[1024];
 };
+
+static struct sink sink_make(struct buf *out)
+{
+    struct sink s;
+    s.out = out;
+    s.n = 0;
+    s.k = 0;
+    return s;
+}
 
 static void sink_flush(struct sink *s)
 {
@@ -315,7 +327,7 @@ static void qp_finish(struct cte_decoder *d, struct sink *s)
 
 size_t cte_decode(struct cte_decoder *d, const void *in, size_t len, struct buf *out)
 {
-    struct sink s = { .out = out };
+    struct sink s = sink_make(out);
     const unsigned char *p = in;
     switch (d->kind) {
     case CTE_BASE64:
@@ -334,7 +346,7 @@ size_t cte_decode(struct cte_decoder *d, const void *in, size_t len, struct buf 
 
 size_t cte_decode_finish(struct cte_decoder *d, struct buf *out)
 {
-    struct sink s = { .out = out };
+    struct sink s = sink_make(out);
     if (d->kind == CTE_QP)
         qp_finish(d, &s);
     sink_flush(&s);
