@@ -16,6 +16,7 @@ struct frontend_settings {
     char *imap_listen;
     char *pop3_listen;
     char *backends;            /* comma-separated host:port list */
+    long backend_links;        /* RPC links per backend address and worker */
     long backends_refresh;     /* seconds between lookups of named backends */
     char *redis_url;
     char *node;

@@ -1,12 +1,20 @@
-/* The frontend's side of the RPC: one persistent link to every configured
- * backend per worker, requests spread over the links that are up, responses
- * matched to calls by id, reconnection with backoff, and a retry on another
- * backend for read-only requests that a dying link left unanswered.
+/* The frontend's side of the RPC: backend_links persistent links to every
+ * configured backend per worker, requests spread over the links that are up,
+ * responses matched to calls by id, reconnection with backoff, and a retry on
+ * another backend for read-only requests that a dying link left unanswered.
  *
- * A configured name (a Kubernetes headless Service) gets one link per address
- * it resolves to, looked up again every backends_refresh seconds
- * (backend_addrs.c): new addresses get links, and the link of an address that
- * disappeared is retired: no new calls, closed and freed once its calls end. */
+ * Several links per backend because a backend's workers each listen on the
+ * port with SO_REUSEPORT and the kernel hands each new link to one of them by
+ * a hash: with one link per frontend worker, two frontend workers had both
+ * links on the same backend worker about half the time, and that worker's
+ * database connections carried all the load while the other's sat idle
+ * (imap-append: 16 sessions queued on 4 PostgreSQL connections).
+ *
+ * A configured name (a Kubernetes headless Service) gets backend_links links
+ * per address it resolves to, looked up again every backends_refresh seconds
+ * (backend_addrs.c): new addresses get links, and the links of an address
+ * that disappeared are retired: no new calls, closed and freed once their
+ * calls end. */
 #include "frontend.h"
 
 #include "backend_addrs.h"
@@ -20,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BACKENDS 256                    /* links, retiring ones included */
+#define MAX_LINKS 1024                      /* links, retiring ones included */
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 #define CALL_BUCKETS 1024   /* calls hashed by id, per link */
@@ -58,7 +66,7 @@ struct link {
     bool retired;                            /* left DNS: no new calls, freed once idle */
 };
 
-static struct link *links[MAX_BACKENDS];
+static struct link *links[MAX_LINKS];
 static int nlinks;
 static struct backend_target *targets;
 static int ntargets;
@@ -387,11 +395,11 @@ static void link_connect(struct link *l)
     l->in_use = true;
 }
 
-static struct link *link_add(const char *addr, int target)
+static void link_add(const char *addr, int target)
 {
-    if (nlinks == MAX_BACKENDS) {
+    if (nlinks == MAX_LINKS) {
         log_error("\"too many backend links, ignoring an address\" backend=%s", addr);
-        return NULL;
+        return;
     }
     struct link *l = calloc(1, sizeof *l);
     l->addr = strdup(addr);
@@ -401,7 +409,12 @@ static struct link *link_add(const char *addr, int target)
     l->retry.data = l;
     links[nlinks++] = l;
     link_connect(l);
-    return l;
+}
+
+static void links_add(const char *addr, int target)
+{
+    for (long i = 0; i < frontend->cfg->backend_links; i++)
+        link_add(addr, target);
 }
 
 static void link_free(struct link *l)
@@ -437,20 +450,20 @@ static void on_resolved(int target, char **addrs, int n, const char *err, void *
                  targets[target].spec, err);
         return;
     }
-    struct link *cur[MAX_BACKENDS] = {0};
-    char *cur_addr[MAX_BACKENDS] = {0};
+    struct link *cur[MAX_LINKS] = {0};
+    char *cur_addr[MAX_LINKS] = {0};
     int ncur = 0;
     for (int i = 0; i < nlinks; i++)
         if (links[i]->target == target && !links[i]->retired) {
             cur[ncur] = links[i];
             cur_addr[ncur++] = links[i]->addr;
         }
-    bool keep[MAX_BACKENDS], *fresh = calloc((size_t)n + 1, sizeof *fresh);
+    bool keep[MAX_LINKS], *fresh = calloc((size_t)n + 1, sizeof *fresh);
     backend_addrs_diff(cur_addr, ncur, addrs, n, keep, fresh);
     for (int j = 0; j < n; j++)
         if (fresh[j]) {
             log_info("\"backend address added\" name=%s backend=%s", targets[target].spec, addrs[j]);
-            link_add(addrs[j], target);
+            links_add(addrs[j], target);
         }
     for (int i = 0; i < ncur; i++)
         if (!keep[i])
@@ -475,7 +488,7 @@ int rpc_client_start(const char *spec)
     bool named = false;
     for (int i = 0; i < ntargets; i++) {
         if (targets[i].numeric)
-            link_add(targets[i].spec, i);
+            links_add(targets[i].spec, i);
         else
             named = true;
     }

@@ -1,4 +1,4 @@
-"""Backends by name: `backends = NAME:PORT` gets one link per address NAME
+"""Backends by name: `backends = NAME:PORT` gets links to every address NAME
 resolves to (a Kubernetes headless Service), looked up again every
 backends_refresh seconds; a new address gets links, and the links of an
 address that left the answer take no new calls and close once their calls
@@ -33,6 +33,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Links one frontend holds to each backend address: its two workers, each
+# with backend_links of them (the default, 4).
+LINKS = 2 * 4
+
+
 def links_of(c, i):
     """Frontend links a backend holds (its gauge, over its workers)."""
     return scrape(c.backend_http_ports[i]).value("petrel_backend_frontend_links")
@@ -49,8 +54,8 @@ def test_localhost_name_yields_links(cluster_factory):
     log = (c.dir / "logs" / "frontend1.log").read_text()
     for p in ports:
         assert f"name=localhost:{p} backend=127.0.0.1:{p}" in log, log[-3000:]
-    # Two workers, each with a link to each backend.
-    wait_for(lambda: links_of(c, 0) == 2 and links_of(c, 1) == 2, 10, "2 links per backend")
+    wait_for(lambda: links_of(c, 0) == LINKS and links_of(c, 1) == LINKS, 10,
+             f"{LINKS} links per backend")
     address, password = c.new_account()
     with Imap(c.imap_ports[0]) as imap:
         imap.login(address, password)
@@ -86,7 +91,7 @@ def test_links_follow_dns(cluster_factory):
                     prefix=["unshare", "-m", "sh", "-c",
                             f'mount --bind "{hosts}" /etc/hosts && exec "$0" "$@"'])
     proc_util.wait_ready(c.frontend_http_ports[0])
-    wait_for(lambda: links_of(c, 0) == 2, 10, "links to 127.0.0.2")
+    wait_for(lambda: links_of(c, 0) == LINKS, 10, "links to 127.0.0.2")
     assert links_of(c, 1) == 0
 
     address, password = c.new_account()
@@ -96,8 +101,8 @@ def test_links_follow_dns(cluster_factory):
 
     # A second pod appears.
     publish("127.0.0.2", "127.0.0.3")
-    wait_for(lambda: links_of(c, 1) == 2, 10, "links to the new address 127.0.0.3")
-    assert links_of(c, 0) == 2
+    wait_for(lambda: links_of(c, 1) == LINKS, 10, "links to the new address 127.0.0.3")
+    assert links_of(c, 0) == LINKS
 
     # Back to .2 alone, then an APPEND streams through it (its literal is
     # larger than rpc_chunk, so the backend holds the call) while .2 leaves.
@@ -113,7 +118,7 @@ def test_links_follow_dns(cluster_factory):
              10, "the APPEND to reach 127.0.0.2")
 
     publish("127.0.0.3")
-    wait_for(lambda: links_of(c, 1) == 2, 10, "links to 127.0.0.3")
+    wait_for(lambda: links_of(c, 1) == LINKS, 10, "links to 127.0.0.3")
     # New calls go to .3 only; the link with the call in flight stays.
     with Imap(c.imap_ports[0]) as imap:
         imap.login(address, password)
