@@ -96,6 +96,12 @@ void buf_free(struct buf *b)
     *b = (struct buf){0};
 }
 
+void buf_trim(struct buf *b, size_t keep)
+{
+    if (buf_len(b) == 0 && b->cap > keep)
+        buf_free(b);
+}
+
 char *buf_tail(struct buf *b, size_t want, size_t *avail_r)
 {
     buf_reserve(b, want);

@@ -32,6 +32,8 @@ void buf_reset(struct buf *b);
 /* Moves unconsumed bytes to the front of the allocation. */
 void buf_compact(struct buf *b);
 void buf_free(struct buf *b);
+/* Frees the allocation of an empty buffer larger than keep bytes. */
+void buf_trim(struct buf *b, size_t keep);
 /* Space at the end for a read(2) of up to *avail_r bytes; commit with buf_commit. */
 char *buf_tail(struct buf *b, size_t want, size_t *avail_r);
 void buf_commit(struct buf *b, size_t n);

@@ -11,6 +11,13 @@
 #define DEFAULT_READ_LIMIT (256 * 1024)
 #define DEFAULT_LOW_WATER (64 * 1024)
 #define READ_CHUNK 16384
+/* Buffers keep their allocation up to this size once emptied, so ordinary
+ * lines and responses reuse it; a larger one (a literal, a body, a big RPC
+ * frame) is freed once sent or consumed. Without this every connection
+ * kept the size of its largest burst: an idle session that once fetched a
+ * 20 MB body, and each of a frontend worker's RPC links after a big FETCH
+ * (imap-big-mailbox: 514 -> 591 KiB a session when links went from 1 to 4). */
+#define KEEP_BUF (64 * 1024)
 
 /* ---- the plain socket transport ---- */
 
@@ -187,6 +194,7 @@ static void flush(struct conn *c)
         conn_close(c, c->close_reason);
         return;
     }
+    buf_trim(&c->out, KEEP_BUF);
     update_io(c);
     if (c->h->on_drain && buf_len(&c->out) < c->low_water)
         c->h->on_drain(c);
@@ -229,8 +237,10 @@ static void fill(struct conn *c, bool notify)
     }
     if (notify)
         c->h->on_read(c);
-    if (!c->closed)
+    if (!c->closed) {
+        buf_trim(&c->in, KEEP_BUF);
         update_io(c);
+    }
 }
 
 /* Drives the TLS handshake; once done, sends what waits and reads. */
