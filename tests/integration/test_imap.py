@@ -19,6 +19,7 @@ import pytest
 
 from imap_util import (Closed, Imap, code, crlf_lines, fetches, flags_of, make_message,
                        parse_fetch, pop3_view, quote, status_of)
+from test_ops import scrape_all, total, wait_for
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -1192,6 +1193,37 @@ def test_pipelined_fetches_with_slow_reader(cluster, account):
             assert status_of(tagged) == b"OK"
             assert fetches(untagged)[1]["BODY[]"] == big
         c.ok("NOOP")
+
+
+@pytest.mark.parametrize("item,label", [(b"BODY.PEEK[]", b"BODY[]"),
+                                        (b"BINARY.PEEK[1]", b"BINARY[1]")])
+def test_disconnect_mid_fetch_ends_the_stream(cluster, account, item, label):
+    """A client that leaves in the middle of a FETCH of a 24 MB body (more
+    than the kernel's socket buffers take in on loopback): the backend's
+    request ends whether the client leaves before the stream starts, while
+    a read is in flight, or while the stream waits for the client to read
+    on; and the same body is served whole after."""
+    big = make_message("big", (b"y" * 998 + b"\r\n") * 24000)
+    with connect(cluster, account) as c:
+        _, uid = c.append_uid("INBOX", big)
+    for keep, pause in ((200, 0), (300000, 0), (300000, 1.0)):
+        c = connect(cluster, account)
+        c.select()
+        c.send(b"f UID FETCH %d %s\r\n" % (uid, item))
+        got = b""
+        while len(got) < keep:
+            got += c.sock.recv(65536)
+        assert label in got[:200]
+        time.sleep(pause)   # 1 s: the stream has stopped for the client
+        c.close()
+        wait_for(lambda: total(scrape_all(cluster.backend_http_ports),
+                               "petrel_backend_requests_inflight") == 0,
+                 10, f"the backend to end the cancelled stream ({keep}, {pause})")
+    with connect(cluster, account) as c:
+        c.select()
+        untagged, tagged = c.cmd(f"UID FETCH {uid} BODY.PEEK[]")
+        assert status_of(tagged) == b"OK"
+        assert fetches(untagged)[1]["BODY[]"] == big
 
 
 def test_login_password_quoting(cluster):
