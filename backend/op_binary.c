@@ -5,12 +5,13 @@
  * size comes first: from the sizes the MIME parser stored (bin_size), or,
  * for messages parsed before those existed, from a counting pass that reads
  * and decodes the encoded segments without keeping anything. Then the plan's
- * segments stream in stream_chunk reads, each decoded as it arrives, at most
- * STREAM_WINDOW chunks unacknowledged (as op_body.c), so neither pass holds
- * more than one read and its decoded output. */
+ * segments stream in stream_chunk reads, each decoded as it arrives, with
+ * body_stream.h's flow control, so neither pass holds more than one read
+ * and its decoded output. */
 #include "backend.h"
 
 #include "body_read.h"
+#include "body_stream.h"
 #include "binary_part.h"
 #include "mime_store.h"
 
@@ -18,9 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STREAM_WINDOW 2
-
 struct binary_state {
+    struct body_stream s;     /* first: req->state points here */
     long long mailbox_id;
     uint32_t uid;
     char *section;
@@ -36,9 +36,6 @@ struct binary_state {
     uint64_t out_pos;         /* result bytes produced before those in out */
     uint64_t from, to;        /* the window of the result that is sent */
     bool binary;              /* a literal8 */
-    bool first;               /* no chunk sent yet */
-    int unacked;
-    int querying;             /* a database call is in flight */
     uint64_t asked;
     struct buf out;           /* result bytes of the last read */
 };
@@ -46,49 +43,21 @@ struct binary_state {
 void op_binary(struct rpc_req *req, const Petrel__Request *msg);
 static void pump(struct rpc_req *req);
 
-static void state_free(struct binary_state *st)
+static void state_free(void *state)
 {
+    struct binary_state *st = state;
     free(st->section);
     bin_plan_free(&st->plan);
     buf_free(&st->out);
     free(st);
 }
 
-static void finish_cancelled(struct rpc_req *req)
-{
-    state_free(req->state);
-    rpc_done(req);
-}
-
-static void fail(struct rpc_req *req, Petrel__Status status, const char *text)
-{
-    state_free(req->state);
-    rpc_fail(req, status, text);
-}
-
 /* A chunk of the result; last ends the request (and frees the state). */
 static void send_chunk(struct rpc_req *req, const char *data, size_t len, bool last)
 {
     struct binary_state *st = req->state;
-    Petrel__Chunk ch = PETREL__CHUNK__INIT;
-    ch.data.data = (uint8_t *)data;
-    ch.data.len = len;
-    if (st->first) {
-        ch.total = st->size_only ? st->to : st->to - st->from;
-        ch.binary = st->binary;
-    }
-    st->first = false;
-    Petrel__Response resp = PETREL__RESPONSE__INIT;
-    resp.result_case = PETREL__RESPONSE__RESULT_CHUNK;
-    resp.chunk = &ch;
-    resp.more = !last;
-    if (last) {
-        rpc_reply(req, &resp);
-        state_free(st);
-        return;
-    }
-    st->unacked++;
-    rpc_reply(req, &resp);
+    body_stream_send(req, data, len, last, st->size_only ? st->to : st->to - st->from,
+                     st->binary);
 }
 
 /* Sends the part of out inside the window. Returns true when the request
@@ -175,20 +144,16 @@ static bool segment_done(struct rpc_req *req)
 static void read_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
-    struct binary_state *st = req->state;
-    st->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
+    if (body_stream_landed(req))
         return;
-    }
+    struct binary_state *st = req->state;
     if (r->status != DB_OK) {
-        state_free(st);
-        rpc_fail_db(req, r);
+        body_stream_fail_db(req, r);
         return;
     }
     size_t len = PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 0) ? (size_t)PQgetlength(r->res, 0, 0) : 0;
     if (len < st->asked) {   /* the segments were planned from this very body */
-        fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
     }
     struct bin_seg *s = &st->plan.segs[st->seg];
@@ -209,7 +174,7 @@ static void read_done(const struct db_result *r, void *ctx)
 static void pump(struct rpc_req *req)
 {
     struct binary_state *st = req->state;
-    while (!st->querying && (st->counting || st->unacked < STREAM_WINDOW)) {
+    while (st->counting ? !st->s.querying : body_stream_room(&st->s)) {
         if (st->seg == st->plan.n) {
             if (st->counting)
                 start_output(req);
@@ -238,26 +203,11 @@ static void pump(struct rpc_req *req)
             len = (uint64_t)backend->cfg->stream_chunk;
         if (!st->counting && s->kind == BIN_RAW && len > st->to - st->out_pos)
             len = st->to - st->out_pos;   /* the window ends inside it */
-        st->querying = 1;
+        st->s.querying = true;
         st->asked = len;
         body_read(req->account_id, st->mailbox_id, st->uid, st->pos, len, read_done, req);
         return;
     }
-}
-
-static void on_ack(struct rpc_req *req, const Petrel__Request *msg)
-{
-    struct binary_state *st = req->state;
-    if (st->unacked > 0)
-        st->unacked--;
-    pump(req);
-}
-
-static void on_cancel(struct rpc_req *req)
-{
-    struct binary_state *st = req->state;
-    if (!st->querying)
-        finish_cancelled(req);
 }
 
 /* ---- finding the part ---- */
@@ -277,7 +227,7 @@ static bool plan_section(struct rpc_req *req, const struct mime_tree *tree)
         idx = (unsigned)rg.part;
     }
     if (bin_plan_build(tree, idx, include_hdr, &st->plan) < 0) {
-        fail(req, PETREL__STATUS__UNKNOWN_CTE, "Unknown Content-Transfer-Encoding.");
+        body_stream_fail(req, PETREL__STATUS__UNKNOWN_CTE, "Unknown Content-Transfer-Encoding.");
         return false;
     }
     /* RFC 3516 4.3: a string when the data is not decoded and has no NUL;
@@ -289,25 +239,21 @@ static bool plan_section(struct rpc_req *req, const struct mime_tree *tree)
 static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct db_result *failed,
                         const struct mime_tree *tree, void *ctx)
 {
-    struct binary_state *st = req->state;
-    st->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
+    if (body_stream_landed(req))
         return;
-    }
+    struct binary_state *st = req->state;
     switch (result) {
     case MIME_DB_FAILED:
-        state_free(st);
-        rpc_fail_db(req, failed);
+        body_stream_fail_db(req, failed);
         return;
     case MIME_PARSE_FAILED:
-        fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
         return;
     case MIME_GONE:
-        fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
     case MIME_UNREADABLE:
-        fail(req, PETREL__STATUS__TEMPFAIL, "Stored message structure is unreadable");
+        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Stored message structure is unreadable");
         return;
     case MIME_LOADED:
         break;
@@ -343,10 +289,7 @@ void op_binary(struct rpc_req *req, const Petrel__Request *msg)
     st->partial = b->partial && !b->size_only;
     st->p_off = b->offset;
     st->p_len = b->length;
-    st->first = true;
-    req->state = st;
-    req->on_more = on_ack;
-    req->on_cancel = on_cancel;
-    st->querying = 1;
+    body_stream_start(req, &st->s, st, pump, state_free);
+    st->s.querying = true;
     mime_tree_load(req, st->mailbox_id, st->uid, tree_loaded, NULL);
 }

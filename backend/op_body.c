@@ -1,6 +1,5 @@
-/* Streams a byte range of a message body as Chunk responses. At most
- * STREAM_WINDOW chunks are unacknowledged at a time, so a client that reads
- * slowly holds at most that much in its frontend and nothing piles up here.
+/* Streams a byte range of a message body as Chunk responses, with the flow
+ * control of body_stream.h.
  *
  * With a section ("1.2", "2.MIME", "HEADER.FIELDS", ...) the range comes from
  * the stored part tree; the first chunk then says how many bytes follow in
@@ -8,6 +7,7 @@
 #include "backend.h"
 
 #include "body_read.h"
+#include "body_stream.h"
 #include "header_filter.h"
 #include "mime_store.h"
 
@@ -16,20 +16,17 @@
 #include <string.h>
 #include <strings.h>
 
-#define STREAM_WINDOW 2
 /* A part header larger than this is cut for HEADER.FIELDS: a message with a
  * megabyte of header lines is an attack, not mail. */
 #define MAX_FILTERED_HEADER (1024 * 1024)
 
 struct body_state {
+    struct body_stream s;   /* first: req->state points here */
     long long mailbox_id;
     uint32_t uid;
     uint64_t offset;      /* next byte to read */
     uint64_t end;         /* one past the last byte wanted */
-    int unacked;          /* chunks sent and not yet acknowledged */
-    int querying;         /* a read is in flight */
     uint64_t asked;       /* length of the read in flight */
-    bool first;           /* no chunk sent yet */
     bool send_total;      /* the first chunk carries the total length */
     /* section requests */
     char *section;
@@ -45,8 +42,9 @@ struct body_state {
 static void read_next(struct rpc_req *req);
 void op_binary(struct rpc_req *req, const Petrel__Request *msg);
 
-static void state_free(struct body_state *st)
+static void state_free(void *state)
 {
+    struct body_state *st = state;
     free(st->section);
     for (size_t i = 0; i < st->nfields; i++)
         free(st->fields[i]);
@@ -55,48 +53,10 @@ static void state_free(struct body_state *st)
     free(st);
 }
 
-static void finish_cancelled(struct rpc_req *req)
-{
-    state_free(req->state);
-    rpc_done(req);
-}
-
-static void send_chunk(struct rpc_req *req, const char *data, size_t len, int last)
-{
-    struct body_state *st = req->state;
-    Petrel__Chunk ch = PETREL__CHUNK__INIT;
-    ch.data.data = (uint8_t *)data;
-    ch.data.len = len;
-    if (st->first && st->send_total)
-        ch.total = st->end - st->offset + len;   /* offset has moved past data */
-    st->first = false;
-    Petrel__Response resp = PETREL__RESPONSE__INIT;
-    resp.result_case = PETREL__RESPONSE__RESULT_CHUNK;
-    resp.chunk = &ch;
-    resp.more = !last;
-    if (last) {
-        state_free(st);
-        rpc_reply(req, &resp);
-        return;
-    }
-    st->unacked++;
-    rpc_reply(req, &resp);
-}
-
 /* One chunk holding everything, with its length up front. */
-static void send_whole(struct rpc_req *req, const char *data, size_t len, bool nil)
+static void send_whole(struct rpc_req *req, const char *data, size_t len)
 {
-    struct body_state *st = req->state;
-    Petrel__Chunk ch = PETREL__CHUNK__INIT;
-    ch.data.data = (uint8_t *)data;
-    ch.data.len = len;
-    ch.total = len;
-    ch.nil = nil;
-    Petrel__Response resp = PETREL__RESPONSE__INIT;
-    resp.result_case = PETREL__RESPONSE__RESULT_CHUNK;
-    resp.chunk = &ch;
-    rpc_reply(req, &resp);
-    state_free(st);
+    body_stream_send(req, data, len, true, len, false);
 }
 
 static void filter_and_send(struct rpc_req *req)
@@ -110,33 +70,28 @@ static void filter_and_send(struct rpc_req *req)
         off = st->p_off < len ? (size_t)st->p_off : len;
         len = len - off < st->p_len ? len - off : (size_t)st->p_len;
     }
-    send_whole(req, buf_head(&out) ? buf_head(&out) + off : "", len, false);
+    send_whole(req, buf_head(&out) ? buf_head(&out) + off : "", len);
     buf_free(&out);
 }
 
 static void read_done(const struct db_result *r, void *ctx)
 {
     struct rpc_req *req = ctx;
-    struct body_state *st = req->state;
-    st->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
+    if (body_stream_landed(req))
         return;
-    }
+    struct body_state *st = req->state;
     if (r->status != DB_OK) {
-        state_free(st);
-        rpc_fail_db(req, r);
+        body_stream_fail_db(req, r);
         return;
     }
     if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
-        state_free(st);
-        rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
     }
     size_t len = (size_t)PQgetlength(r->res, 0, 0);
     st->offset += len;
     /* A short read means the message ended before `end`. */
-    int last = st->offset >= st->end || len < st->asked;
+    bool last = st->offset >= st->end || len < st->asked;
     if (st->collect) {
         buf_append(&st->header, PQgetvalue(r->res, 0, 0), len);
         if (last)
@@ -145,7 +100,9 @@ static void read_done(const struct db_result *r, void *ctx)
             read_next(req);
         return;
     }
-    send_chunk(req, PQgetvalue(r->res, 0, 0), len, last);
+    /* offset has moved past these bytes */
+    uint64_t total = st->send_total ? st->end - st->offset + len : 0;
+    body_stream_send(req, PQgetvalue(r->res, 0, 0), len, last, total, false);
     if (!last)
         read_next(req);
 }
@@ -153,30 +110,14 @@ static void read_done(const struct db_result *r, void *ctx)
 static void read_next(struct rpc_req *req)
 {
     struct body_state *st = req->state;
-    if (st->querying || st->unacked >= STREAM_WINDOW)
+    if (!body_stream_room(&st->s))
         return;
     uint64_t len = st->end - st->offset;
     if (len > (uint64_t)backend->cfg->stream_chunk)
         len = (uint64_t)backend->cfg->stream_chunk;
-    st->querying = 1;
+    st->s.querying = true;
     st->asked = len;
     body_read(req->account_id, st->mailbox_id, st->uid, st->offset, len, read_done, req);
-}
-
-static void on_ack(struct rpc_req *req, const Petrel__Request *msg)
-{
-    struct body_state *st = req->state;
-    if (st->unacked > 0)
-        st->unacked--;
-    read_next(req);
-}
-
-static void on_cancel(struct rpc_req *req)
-{
-    struct body_state *st = req->state;
-    if (!st->querying)
-        finish_cancelled(req);
-    /* else the callback in flight sees req->cancelled and finishes */
 }
 
 /* ---- sections ---- */
@@ -193,7 +134,7 @@ static void start_section(struct rpc_req *req, const struct mime_range *rg)
     uint64_t start = rg->start, end = rg->end;
     if (rg->kind == MIME_SECTION_HEADER && is_fields_section(st->section)) {
         if (start == end) {   /* after a part that is not a message: "" as Dovecot */
-            send_whole(req, "", 0, false);
+            send_whole(req, "", 0);
             return;
         }
         st->collect = true;
@@ -212,7 +153,7 @@ static void start_section(struct rpc_req *req, const struct mime_range *rg)
     st->end = end;
     st->send_total = true;
     if (start == end)
-        send_whole(req, "", 0, false);
+        send_whole(req, "", 0);
     else
         read_next(req);
 }
@@ -220,25 +161,19 @@ static void start_section(struct rpc_req *req, const struct mime_range *rg)
 static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct db_result *failed,
                         const struct mime_tree *tree, void *ctx)
 {
-    struct body_state *st = req->state;
-    st->querying = 0;
-    if (req->cancelled) {
-        finish_cancelled(req);
+    if (body_stream_landed(req))
         return;
-    }
+    struct body_state *st = req->state;
     struct mime_range rg;
     switch (result) {
     case MIME_DB_FAILED:
-        state_free(st);
-        rpc_fail_db(req, failed);
+        body_stream_fail_db(req, failed);
         return;
     case MIME_PARSE_FAILED:
-        state_free(st);
-        rpc_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
         return;
     case MIME_GONE:
-        state_free(st);
-        rpc_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
         return;
     case MIME_LOADED:
         if (mime_find_section(tree, st->section, &rg) == 0) {
@@ -249,13 +184,13 @@ static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct
     case MIME_UNREADABLE:
         break;
     }
-    send_whole(req, "", 0, true);   /* no such part: NIL, as Dovecot */
+    body_stream_nil(req);   /* no such part: NIL, as Dovecot */
 }
 
 static void tree_query(struct rpc_req *req)
 {
     struct body_state *st = req->state;
-    st->querying = 1;
+    st->s.querying = true;
     mime_tree_load(req, st->mailbox_id, st->uid, tree_loaded, NULL);
 }
 
@@ -267,12 +202,11 @@ void op_body(struct rpc_req *req, const Petrel__Request *msg)
         return;
     }
     struct body_state *st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    body_stream_start(req, &st->s, st, read_next, state_free);
     st->mailbox_id = b->mailbox_id;
     st->uid = b->uid;
-    st->first = true;
-    req->state = st;
-    req->on_more = on_ack;
-    req->on_cancel = on_cancel;
     if (b->section && *b->section) {
         st->section = strdup(b->section);
         st->fields = calloc(b->n_fields + 1, sizeof *st->fields);
