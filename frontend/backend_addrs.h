@@ -1,6 +1,6 @@
 /* The `backends` setting as a set of addresses that changes: each entry is a
- * numeric address (one link) or a host name that may resolve to many, e.g. a
- * Kubernetes headless Service (one link per address, looked up again every
+ * numeric address or a host name that may resolve to many, e.g. a
+ * Kubernetes headless Service (links to every address, looked up again every
  * backends_refresh seconds). Lookups block, so they run in a helper thread
  * and hand their answer back to the worker's loop (ev_async). */
 #ifndef PETREL_BACKEND_ADDRS_H

@@ -27,7 +27,7 @@ static struct setting settings[] = {
     { "workers", SETTING_INT, "0", "worker processes (0: one per CPU)", &cfg.workers, 0, 256 },
     { "imap_listen", SETTING_STR, "127.0.0.1:1143", "IMAP listener (host:port; empty: off)", &cfg.imap_listen, 0, 0 },
     { "pop3_listen", SETTING_STR, "127.0.0.1:1110", "POP3 listener (host:port; empty: off)", &cfg.pop3_listen, 0, 0 },
-    { "backends", SETTING_STR, "127.0.0.1:7100", "backends to connect to (host:port, comma-separated); a name gets one link per address it resolves to", &cfg.backends, 0, 0 },
+    { "backends", SETTING_STR, "127.0.0.1:7100", "backends to connect to (host:port, comma-separated); a name gets links to every address it resolves to", &cfg.backends, 0, 0 },
     { "backend_links", SETTING_INT, "4", "RPC links to each backend address, per worker (the backend's workers share them out by SO_REUSEPORT)", &cfg.backend_links, 1, 64 },
     { "backends_refresh", SETTING_INT, "10", "seconds between lookups of backend names (links follow the answer)", &cfg.backends_refresh, 1, 3600 },
     { "redis_url", SETTING_STR, "", "Redis URL for cluster state (redis://host:port)", &cfg.redis_url, 0, 0 },
