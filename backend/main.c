@@ -99,33 +99,10 @@ static int migrate_at_start(void)
 
 int main(int argc, char **argv)
 {
-    int help;
-    const char *path = config_path_from_args(argc, argv, &help);
-    if (help) {
-        if (help > 0) {
-            printf("usage: petrel-backend [--config FILE]\nsettings (file key or PETREL_<KEY>):\n");
-            config_print_help(settings, NSETTINGS);
-        }
-        return help > 0 ? 0 : 2;
-    }
-    char err[512];
-    if (config_load(settings, NSETTINGS, path, err, sizeof err) < 0 ||
-        config_check_node("node", cfg.node, err, sizeof err) < 0) {
-        fprintf(stderr, "petrel-backend: %s\n", err);
-        return 2;
-    }
-    enum log_level lvl;
-    if (log_parse_level(cfg.log_level, &lvl) < 0) {
-        fprintf(stderr, "petrel-backend: log_level must be debug, info, warn or error\n");
-        return 2;
-    }
-    log_set_level(lvl);
-    enum log_format lfmt;
-    if (log_parse_format(cfg.log_format, &lfmt) < 0) {
-        fprintf(stderr, "petrel-backend: log_format must be logfmt or json\n");
-        return 2;
-    }
-    log_set_format(lfmt);
+    int rc = config_start("petrel-backend", settings, NSETTINGS, argc, argv, &cfg.node,
+                          &cfg.log_level, &cfg.log_format);
+    if (rc >= 0)
+        return rc;
     log_init("backend", -1);
     if (migrate_at_start() < 0)
         return 1;

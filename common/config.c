@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "log.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -136,4 +138,37 @@ int config_check_node(const char *name, const char *value, char *err, size_t err
         return -1;
     }
     return 0;
+}
+
+int config_start(const char *prog, struct setting *table, size_t n, int argc, char **argv,
+                 char *const *node, char *const *log_level, char *const *log_format)
+{
+    int help;
+    const char *path = config_path_from_args(argc, argv, &help);
+    if (help) {
+        if (help > 0) {
+            printf("usage: %s [--config FILE]\nsettings (file key or PETREL_<KEY>):\n", prog);
+            config_print_help(table, n);
+        }
+        return help > 0 ? 0 : 2;
+    }
+    char err[512];
+    if (config_load(table, n, path, err, sizeof err) < 0 ||
+        config_check_node("node", *node, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 2;
+    }
+    enum log_level lvl;
+    if (log_parse_level(*log_level, &lvl) < 0) {
+        fprintf(stderr, "%s: log_level must be debug, info, warn or error\n", prog);
+        return 2;
+    }
+    log_set_level(lvl);
+    enum log_format lfmt;
+    if (log_parse_format(*log_format, &lfmt) < 0) {
+        fprintf(stderr, "%s: log_format must be logfmt or json\n", prog);
+        return 2;
+    }
+    log_set_format(lfmt);
+    return -1;
 }

@@ -32,5 +32,12 @@ int config_check_node(const char *name, const char *value, char *err, size_t err
 void config_print_help(const struct setting *table, size_t n);
 /* Parses argv for --config FILE / -c FILE and --help; returns the path or NULL. */
 const char *config_path_from_args(int argc, char **argv, int *want_help_r);
+/* What every server binary (prog: "petrel-backend", ...) does first: --help,
+ * the settings from file and environment, the node name (*node) and the log
+ * level and format (*log_level, *log_format: settings of the table, read
+ * once it is loaded). Errors go to stderr. Returns -1 to go on, or the
+ * code to exit with (0 after --help, 2 for bad arguments or settings). */
+int config_start(const char *prog, struct setting *table, size_t n, int argc, char **argv,
+                 char *const *node, char *const *log_level, char *const *log_format);
 
 #endif

@@ -175,33 +175,11 @@ static int worker_main(int index, void *arg)
 
 int main(int argc, char **argv)
 {
-    int help;
-    const char *path = config_path_from_args(argc, argv, &help);
-    if (help) {
-        if (help > 0) {
-            printf("usage: petrel-frontend [--config FILE]\nsettings (file key or PETREL_<KEY>):\n");
-            config_print_help(settings, NSETTINGS);
-        }
-        return help > 0 ? 0 : 2;
-    }
+    int rc = config_start("petrel-frontend", settings, NSETTINGS, argc, argv, &cfg.node,
+                          &cfg.log_level, &cfg.log_format);
+    if (rc >= 0)
+        return rc;
     char err[512];
-    if (config_load(settings, NSETTINGS, path, err, sizeof err) < 0 ||
-        config_check_node("node", cfg.node, err, sizeof err) < 0) {
-        fprintf(stderr, "petrel-frontend: %s\n", err);
-        return 2;
-    }
-    enum log_level lvl;
-    if (log_parse_level(cfg.log_level, &lvl) < 0) {
-        fprintf(stderr, "petrel-frontend: log_level must be debug, info, warn or error\n");
-        return 2;
-    }
-    log_set_level(lvl);
-    enum log_format lfmt;
-    if (log_parse_format(cfg.log_format, &lfmt) < 0) {
-        fprintf(stderr, "petrel-frontend: log_format must be logfmt or json\n");
-        return 2;
-    }
-    log_set_format(lfmt);
     if (cfg.drain_window > 0 && cfg.drain_window >= cfg.shutdown_grace) {
         fprintf(stderr, "petrel-frontend: drain_window (%ld) must be shorter than shutdown_grace (%ld)\n",
                 cfg.drain_window, cfg.shutdown_grace);
