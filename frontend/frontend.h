@@ -17,6 +17,7 @@ struct frontend_settings {
     char *pop3_listen;
     char *backends;            /* comma-separated host:port list */
     long backend_links;        /* RPC links per backend address and worker */
+    long backend_wait;         /* seconds a call waits for a link when none is up */
     long backends_refresh;     /* seconds between lookups of named backends */
     char *redis_url;
     char *node;

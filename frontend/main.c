@@ -29,6 +29,7 @@ static struct setting settings[] = {
     { "pop3_listen", SETTING_STR, "127.0.0.1:1110", "POP3 listener (host:port; empty: off)", &cfg.pop3_listen, 0, 0 },
     { "backends", SETTING_STR, "127.0.0.1:7100", "backends to connect to (host:port, comma-separated); a name gets links to every address it resolves to", &cfg.backends, 0, 0 },
     { "backend_links", SETTING_INT, "4", "RPC links to each backend address, per worker (the backend's workers share them out by SO_REUSEPORT)", &cfg.backend_links, 1, 64 },
+    { "backend_wait", SETTING_INT, "2", "seconds a command waits for a backend link when none is up before it fails (0: fails at once)", &cfg.backend_wait, 0, 60 },
     { "backends_refresh", SETTING_INT, "10", "seconds between lookups of backend names (links follow the answer)", &cfg.backends_refresh, 1, 3600 },
     { "redis_url", SETTING_STR, "", "Redis URL for cluster state (redis://host:port)", &cfg.redis_url, 0, 0 },
     { "node", SETTING_STR, "frontend", "this node's name in logs, session ids and metrics", &cfg.node, 0, 0 },

@@ -45,7 +45,8 @@ struct rpc_call {
     struct rpc_call **owner;                 /* the owner's list */
     struct rpc_call *onext, **oprev;         /* in the owner's list */
     bool answered;                           /* a response arrived */
-    bool unsent;                             /* no backend: fails from the loop */
+    bool unsent;                             /* waiting for a link (backend_wait) */
+    bool fail_now;                           /* unsent, and must not wait any more */
     uint8_t *saved;                          /* packed request, for a retry */
     size_t saved_len;
     double t0;                               /* sent at (metrics) */
@@ -74,7 +75,7 @@ static struct backend_resolver *resolver;
 static ev_timer refresh_timer;
 static unsigned rr;
 static uint64_t next_id = 1;
-static struct rpc_call *unsent;              /* calls that found no backend */
+static struct rpc_call *unsent;              /* calls waiting for a link, newest first */
 static ev_timer unsent_timer;
 
 static void link_connect(struct link *l);
@@ -180,10 +181,83 @@ static void fail_call(struct rpc_call *c, const char *why)
     cb(&resp, ctx);
 }
 
+/* Calls wait up to backend_wait for a link: a backend restarting, or a
+ * worker whose links are still in their reconnect backoff when another
+ * worker's are up (the frontend is ready then, and a client's LOGIN landing
+ * on this worker failed). A link that comes up takes them (on_connect). */
+static void arm_unsent_timer(double after)
+{
+    ev_timer_stop(frontend->loop, &unsent_timer);
+    ev_timer_set(&unsent_timer, after > 0 ? after : 0, 0);
+    ev_timer_start(frontend->loop, &unsent_timer);
+}
+
+/* A call has started to wait: links sleeping out a reconnect backoff (up
+ * to BACKOFF_MAX) try now and back off from BACKOFF_MIN again, so a backend
+ * that comes back during the wait is found within it. Once per waiting
+ * period (the first call that finds no link), not per call. */
+static void kick_links(void)
+{
+    for (int i = 0; i < nlinks; i++) {
+        struct link *l = links[i];
+        if (!l->in_use && !l->retired && ev_is_active(&l->retry)) {
+            ev_timer_stop(frontend->loop, &l->retry);
+            l->backoff = BACKOFF_MIN;
+            link_connect(l);
+        }
+    }
+}
+
 static void fail_unsent(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    while (unsent)
-        fail_call(unsent, "No backend available");
+    double wait = (double)frontend->cfg->backend_wait, now = metrics_now(), next = -1;
+    struct rpc_call **pp = &unsent;
+    while (*pp) {
+        struct rpc_call *c = *pp;
+        double left = c->t0 + wait - now;
+        if (c->fail_now || left <= 0) {
+            /* The callback may free other calls: start over. */
+            fail_call(c, "No backend available");
+            pp = &unsent;
+            continue;
+        }
+        if (next < 0 || left < next)
+            next = left;
+        pp = &c->hnext;
+    }
+    if (next >= 0)
+        arm_unsent_timer(next);
+}
+
+/* Sends the waiting calls on l, oldest first. Those that must fail stay
+ * for the timer: no callback runs from here. */
+static void send_unsent(struct link *l)
+{
+    struct rpc_call *oldest_first = NULL, *keep = NULL;
+    while (unsent) {   /* the list is newest first */
+        struct rpc_call *c = unsent;
+        unsent = c->hnext;
+        if (c->fail_now) {
+            c->hnext = keep;
+            keep = c;
+        } else {
+            c->hnext = oldest_first;
+            oldest_first = c;
+        }
+    }
+    unsent = keep;
+    while (oldest_first) {
+        struct rpc_call *c = oldest_first;
+        oldest_first = c->hnext;
+        c->unsent = false;
+        send_saved(l, c);
+        if (!(c->flags & RPC_RETRYABLE)) {
+            free(c->saved);
+            c->saved = NULL;
+        }
+    }
+    if (!unsent)
+        ev_timer_stop(frontend->loop, &unsent_timer);
 }
 
 struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void *ctx,
@@ -208,14 +282,14 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
     *owner = c;
     struct link *l = pick_link(NULL);
     if (!l) {
-        /* Answered from the loop, never from inside rpc_call itself, so
+        /* Failed from the loop, never from inside rpc_call itself, so
          * callers need not handle a re-entrant callback. */
         c->unsent = true;
         c->hnext = unsent;
         unsent = c;
         if (!ev_is_active(&unsent_timer)) {
-            ev_timer_init(&unsent_timer, fail_unsent, 0, 0);
-            ev_timer_start(frontend->loop, &unsent_timer);
+            arm_unsent_timer((double)frontend->cfg->backend_wait);
+            kick_links();
         }
         return c;
     }
@@ -230,6 +304,13 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
 
 void rpc_follow(struct rpc_call *c, Petrel__Request *req)
 {
+    if (c && c->unsent) {
+        /* A stream's next frame with nowhere to go: end the call rather
+         * than send its start later without this frame. */
+        c->fail_now = true;
+        arm_unsent_timer(0);
+        return;
+    }
     if (!c || !c->link)
         return;
     req->id = c->id;
@@ -335,6 +416,7 @@ static void on_connect(struct conn *cn)
     l->backoff = BACKOFF_MIN;
     metrics_add(FM_BACKEND_LINKS_UP, NULL, 1);
     log_info("\"backend link up\" backend=%s", l->addr);
+    send_unsent(l);
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents) { link_connect(t->data); }
@@ -490,6 +572,7 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 int rpc_client_start(const char *spec)
 {
+    ev_timer_init(&unsent_timer, fail_unsent, 0, 0);
     char err[256];
     ntargets = backend_targets_parse(spec, &targets, err, sizeof err);
     if (ntargets < 0) {

@@ -441,6 +441,38 @@ def test_readyz_follows_backends(cluster_factory):
         proc.wait(timeout=30)
 
 
+def test_commands_wait_backend_wait_for_a_link(cluster_factory):
+    """With no backend link up, a command waits up to backend_wait for one:
+    it goes through when the backend comes back in time, and fails with a
+    temporary error after backend_wait when it does not."""
+    c = cluster_factory(1, 1, env={"PETREL_CLUSTER_FRONTEND_CONF": "backend_wait = 3"})
+    address, password = c.new_account()
+    s = Imap(c.imap_ports[0])
+    s.login(address, password)
+    os.kill(c.backend_pids[0], signal.SIGTERM)
+    wait_exit(c.backend_pids[0], 12)
+    wait_for(lambda: scrape(c.frontend_http_ports[0]).value("petrel_frontend_backend_links_up") == 0,
+             10, "the links to go down")
+
+    t0 = time.monotonic()
+    _, tagged = s.cmd("STATUS INBOX (MESSAGES)")
+    took = time.monotonic() - t0
+    assert re.match(rb"t\d+ NO \[UNAVAILABLE\]", tagged), tagged
+    assert 2.5 <= took < 8, took
+
+    tag = s.tag()
+    s.send(f"{tag} STATUS INBOX (MESSAGES)\r\n".encode())
+    time.sleep(0.5)   # the command is waiting
+    proc = restart_backend(c)
+    try:
+        _, tagged = s.read_until(tag)
+        assert status_of(tagged) == b"OK", tagged
+        s.close()
+    finally:
+        c.down()
+        proc.wait(timeout=30)
+
+
 # ---- graceful drain --------------------------------------------------------
 
 DRAIN_CONF = {"PETREL_CLUSTER_FRONTEND_CONF": "drain_window = 3;shutdown_grace = 8"}
