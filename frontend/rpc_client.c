@@ -31,6 +31,7 @@
 #define MAX_LINKS 1024                      /* links, retiring ones included */
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
+#define BACKOFF_WAITING 0.5                 /* the most while calls wait for a link */
 #define CALL_BUCKETS 1024   /* calls hashed by id, per link */
 
 struct link;
@@ -465,7 +466,10 @@ static void on_close(struct conn *cn, const char *reason)
         link_free(l);
         return;
     }
-    ev_timer_set(&l->retry, l->backoff, 0);
+    /* While calls wait for a link, retry often enough to find a backend
+     * that came back before their wait runs out. */
+    double delay = unsent && l->backoff > BACKOFF_WAITING ? BACKOFF_WAITING : l->backoff;
+    ev_timer_set(&l->retry, delay, 0);
     ev_timer_start(frontend->loop, &l->retry);
     l->backoff = l->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : l->backoff * 2;
 }
