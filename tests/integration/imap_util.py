@@ -23,6 +23,39 @@ class Closed(EOFError):
         self.pending = pending
 
 
+class Lines:
+    """A line-at-a-time client for POP3 and LMTP: cmd() sends a line and
+    returns the first line of the answer; line() reads the next one."""
+
+    def __init__(self, port, timeout=TIMEOUT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.greeting = self.line()
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise Closed(self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def cmd(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.line()
+
+    def closed(self):
+        """Whether the server has closed the connection (nothing more comes)."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
 class Imap:
     def __init__(self, port, host="127.0.0.1", timeout=TIMEOUT):
         self.sock = socket.create_connection((host, port), timeout=timeout)

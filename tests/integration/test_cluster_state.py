@@ -19,39 +19,18 @@ import psycopg2
 import pytest
 
 from conftest import ADMIN, clean_env
-from imap_util import Imap
+from imap_util import Imap, Lines
 
 TIMEOUT = 30
 
 
 # ---- helpers ---------------------------------------------------------------
 
-class Pop3:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
-        self.greeting = self.line()
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(f"connection closed; pending {self.buf[:200]!r}")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
-
+class Pop3(Lines):
     def login(self, user, password):
         """The answer to PASS."""
         assert self.cmd(f"USER {user}").startswith(b"+OK")
         return self.cmd(f"PASS {password}")
-
-    def close(self):
-        self.sock.close()
 
 
 def admin(cluster, *args):

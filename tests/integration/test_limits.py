@@ -8,14 +8,11 @@ bad commands; search_text_max (backend) cuts what SEARCH BODY can find.
 """
 
 import re
-import socket
 
 import pytest
 
 from conftest import _finish, cluster_up
-from imap_util import Imap, make_message, status_of
-
-TIMEOUT = 20
+from imap_util import Imap, Lines, make_message, status_of
 
 FRONTEND_CONF = "; ".join([
     "imap_max_fetch_items = 3",
@@ -186,37 +183,6 @@ def test_sasl_response_over_the_preauth_line_limit_gets_bad(small):
 
 
 # ---- POP3 and LMTP --------------------------------------------------------------
-
-class Lines:
-    """A line-at-a-time client for POP3 and LMTP."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
-        self.greeting = self.line()
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
-
-    def closed(self):
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionError:
-            return True
-
-    def close(self):
-        self.sock.close()
-
 
 def test_pop3_bad_commands_end_the_session(small):
     p = Lines(small.pop3_ports[0])

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import BIN, ROOT, clean_env
-from imap_util import Imap, make_message, quote, status_of
+from imap_util import Imap, Lines, make_message, quote, status_of
 
 TIMEOUT = 30
 
@@ -152,25 +152,7 @@ def total(answers, name, **labels):
     return sum(m.value(name, **labels) for m in answers)
 
 
-class Pop3:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
-        self.greeting = self.line()
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
-
+class Pop3(Lines):
     def multiline(self):
         lines = []
         while True:
@@ -178,9 +160,6 @@ class Pop3:
             if line == b".":
                 return lines
             lines.append(line)
-
-    def close(self):
-        self.sock.close()
 
 
 def alive(pid):
