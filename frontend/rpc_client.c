@@ -182,6 +182,16 @@ static void fail_call(struct rpc_call *c, const char *why)
     cb(&resp, ctx);
 }
 
+/* A call's first send; only a retryable call keeps its bytes after it. */
+static void dispatch(struct link *l, struct rpc_call *c)
+{
+    send_saved(l, c);
+    if (!(c->flags & RPC_RETRYABLE)) {
+        free(c->saved);
+        c->saved = NULL;
+    }
+}
+
 /* Calls wait up to backend_wait for a link: a backend restarting, or a
  * worker whose links are still in their reconnect backoff when another
  * worker's are up (the frontend is ready then, and a client's LOGIN landing
@@ -251,11 +261,7 @@ static void send_unsent(struct link *l)
         struct rpc_call *c = oldest_first;
         oldest_first = c->hnext;
         c->unsent = false;
-        send_saved(l, c);
-        if (!(c->flags & RPC_RETRYABLE)) {
-            free(c->saved);
-            c->saved = NULL;
-        }
+        dispatch(l, c);
     }
     if (!unsent)
         ev_timer_stop(frontend->loop, &unsent_timer);
@@ -294,12 +300,7 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
         }
         return c;
     }
-    send_saved(l, c);
-    /* Only a retryable call needs its bytes after sending. */
-    if (!(flags & RPC_RETRYABLE)) {
-        free(c->saved);
-        c->saved = NULL;
-    }
+    dispatch(l, c);
     return c;
 }
 

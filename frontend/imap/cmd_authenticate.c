@@ -7,7 +7,8 @@
  * answer is one base64 line, which this command reads itself while it runs
  * (is->cmd_input, called by the input loop in imap_session.c, as IDLE reads
  * its DONE). The line is bounded by imap_max_line_preauth, as it comes
- * before login: a longer one is skipped to its end and answered BAD. "*" cancels (BAD), so does invalid base64 (BAD).
+ * before login: a longer one is skipped to its end and answered BAD. "*"
+ * cancels (BAD), so does invalid base64 (BAD).
  * An initial response "=" is an empty one.
  *
  * PLAIN's authorization identity must be empty or name the authentication

@@ -15,6 +15,17 @@
 
 static void process(struct imap_session *is);
 
+/* After imap_max_bad_commands BAD answers in a row the client is not
+ * speaking IMAP: BYE. True when the session has ended. */
+static bool end_if_too_many_bad(struct imap_session *is)
+{
+    if (is->bad_count < frontend->cfg->imap_max_bad_commands)
+        return false;
+    conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
+    session_end(&is->s, "too many invalid commands");
+    return true;
+}
+
 /* Only what is complete is advertised. The string lives until the next call.
  *
  * IMAP4rev1 and IMAP4rev2 both: a client stays on RFC 3501 until it sends
@@ -133,11 +144,8 @@ void imap_done(struct imap_session *is, const char *status, const char *fmt, ...
         session_end(&is->s, "server shutting down");
         return;
     }
-    if (is->bad_count >= frontend->cfg->imap_max_bad_commands) {
-        conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
-        session_end(&is->s, "too many invalid commands");
+    if (end_if_too_many_bad(is))
         return;
-    }
     process(is);
 }
 
@@ -325,10 +333,7 @@ again:
                 break;
             }
             reject_line(is, imap_read_error_reason(e));
-            if (is->bad_count >= frontend->cfg->imap_max_bad_commands) {
-                conn_puts(&is->s.conn, "* BYE Too many invalid commands.\r\n");
-                session_end(&is->s, "too many invalid commands");
-            }
+            end_if_too_many_bad(is);
         }
     }
     /* IDLE reads its DONE itself while the command runs (cmd_idle.c). */
