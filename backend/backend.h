@@ -99,7 +99,7 @@ enum stmt {
     STMT_STATUS,
     STMT_META,
     STMT_READ,
-    STMT_APPEND,           /* a whole-body APPEND (018_append_one_body.sql) */
+    STMT_APPEND,           /* a whole-body APPEND (020_append_fields_from_backend.sql) */
     STMT_BLOB_BEGIN,
     STMT_BLOB_PUT,
     STMT_LMTP_RCPT,

@@ -10,7 +10,7 @@
 extern const struct db_statement db_statements[];
 extern const int db_statements_count;
 
-/* Parameters of one statement; the most, APPEND (018_append_one_body.sql), takes 26. */
+/* Parameters of one statement; the most, APPEND (020_append_fields_from_backend.sql), takes 26. */
 #define MAX_PARAMS 32
 #define RECONNECT_SECONDS 1.0
 

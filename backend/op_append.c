@@ -178,7 +178,7 @@ static void small_done(const struct db_result *r, void *ctx)
     rpc_reply(req, &resp);
 }
 
-/* petrel_append_message's parameters (018_append_one_body.sql):
+/* petrel_append_message's parameters (020_append_fields_from_backend.sql):
  * [7] the body, [8..10] a staged blob (unused here), the parse, the POP3
  * size, the threading ids and the five header fields blob_text keeps. */
 #define APPEND_NPARAMS (11 + MIME_BLOB_NPARAMS + 3 + MIME_BLOB_NFIELDS)

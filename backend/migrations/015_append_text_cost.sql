@@ -1,6 +1,5 @@
 -- What an APPEND costs PostgreSQL, cut down: the searchable text indexed
--- only where SEARCH uses it, bodies compressed with LZ4, generic plans
--- (018 then rewrites petrel_append_message itself).
+-- only where SEARCH uses it, the blob row written once, generic plans.
 --
 -- Measured on the bench's imap-append (16 clients, ~30 KB messages with
 -- realistic headers of ~950 bytes: Received, DKIM-Signature, ...), per
@@ -28,8 +27,8 @@
 --
 -- Same signatures and results as before, so every caller (APPEND, staged
 -- APPEND, LMTP delivery, the lazy parse for old messages) gains without a
--- change, and backends of the previous release keep working. LZ4 and the
--- generic plans are explained where they are done, below.
+-- change, and backends of the previous release keep working. The blob row
+-- and the generic plans are explained where they are done, below.
 
 DO $$
 BEGIN
@@ -75,6 +74,86 @@ BEGIN
     UPDATE blobs
        SET mime_tree = p_tree, envelope = p_envelope, bodystructure = p_bodystructure, body = p_body
      WHERE account_id = p_account AND id = p_blob AND mime_tree IS NULL;
+END $$;
+
+-- An APPEND that arrived whole writes its blob row once. 010 inserted it and
+-- then updated it twice (the parse, the POP3 size): two more versions of a
+-- row that carries the ~1-2 KB parse, each written to the WAL whole. The
+-- parse and size now go in with the insert; a body the account already has
+-- keeps its own (the same bytes parse the same) and only fills what it
+-- lacks, as the updates did.
+CREATE FUNCTION petrel__blob_from_data_parsed(p_account bigint, p_data bytea, p_tree bytea,
+                                              p_envelope bytea, p_bodystructure bytea,
+                                              p_body bytea, p_crlf_size int8) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    c_chunk CONSTANT int8 := 262144;
+    v_size int8 := octet_length(p_data);
+    v_blob bigint;
+    v_refs int;
+BEGIN
+    -- DO UPDATE (not DO NOTHING) locks an existing blob so a concurrent
+    -- expunge cannot free it before our message points at it (as 010).
+    INSERT INTO blobs AS b (account_id, sha256, size, refs, mime_tree, envelope, bodystructure,
+                            body, crlf_size)
+    VALUES (p_account, sha256(p_data), v_size, 1, p_tree, p_envelope, p_bodystructure, p_body,
+            p_crlf_size)
+    ON CONFLICT (account_id, sha256) DO UPDATE
+       SET refs = b.refs + 1,
+           mime_tree = coalesce(b.mime_tree, excluded.mime_tree),
+           envelope = CASE WHEN b.mime_tree IS NULL THEN excluded.envelope ELSE b.envelope END,
+           bodystructure = CASE WHEN b.mime_tree IS NULL THEN excluded.bodystructure
+                                ELSE b.bodystructure END,
+           body = CASE WHEN b.mime_tree IS NULL THEN excluded.body ELSE b.body END,
+           crlf_size = coalesce(b.crlf_size, excluded.crlf_size)
+    RETURNING b.id, b.refs INTO v_blob, v_refs;
+    IF v_refs = 1 THEN
+        INSERT INTO blob_chunks (account_id, blob_id, seq, data)
+        SELECT p_account, v_blob, g::int4, substr(p_data, (g * c_chunk + 1)::int, c_chunk::int)
+          FROM generate_series(0::int8, (v_size + c_chunk - 1) / c_chunk - 1) g;
+    END IF;
+    RETURN v_blob;
+END $$;
+
+-- 010's petrel_append_message, same signature and results, with the blob
+-- row written once on the whole-body path.
+CREATE OR REPLACE FUNCTION petrel_append_message(p_account bigint, p_mailbox_name text,
+                                                 p_flags int4, p_keywords text[],
+                                                 p_internaldate int8, p_tz int4,
+                                                 p_header_size int8,
+                                                 p_data bytea, p_blob bigint, p_size int8,
+                                                 p_sha256 bytea, p_tree bytea, p_envelope bytea,
+                                                 p_bodystructure bytea, p_body bytea,
+                                                 p_headers text, p_text text, p_sentdate date,
+                                                 p_crlf_size int8, p_msgid text, p_refs text[])
+RETURNS TABLE(uidvalidity int8, uid int8, mailbox_id int8, modseq int8)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_name text := petrel__norm_name(p_mailbox_name);
+    v_kw text[] := petrel__check_kw(p_keywords);
+    v_size int8 := CASE WHEN p_data IS NOT NULL THEN octet_length(p_data) ELSE p_size END;
+    v_blob bigint;
+    v_thread uuid;
+BEGIN
+    PERFORM petrel__append_check(p_account, v_name, p_flags, p_header_size, v_size);
+    -- Before the body and the mailbox row lock: see 010's "Concurrency".
+    v_thread := petrel__thread_for(p_account, p_msgid, p_refs);
+    IF p_data IS NOT NULL THEN
+        v_blob := petrel__blob_from_data_parsed(p_account, p_data, p_tree, p_envelope,
+                                                p_bodystructure, p_body, p_crlf_size);
+    ELSE
+        v_blob := petrel__blob_from_staged(p_account, p_blob, p_size, p_sha256);
+        PERFORM petrel_blob_set_mime(p_account, v_blob, p_tree, p_envelope, p_bodystructure,
+                                     p_body);
+        UPDATE blobs b SET crlf_size = p_crlf_size
+         WHERE b.account_id = p_account AND b.id = v_blob
+           AND b.crlf_size IS NULL AND p_crlf_size IS NOT NULL;
+    END IF;
+    PERFORM petrel__blob_set_text(p_account, v_blob, p_headers, p_text, p_sentdate);
+    RETURN QUERY SELECT * FROM petrel__add_threaded(p_account, v_name, p_flags, v_kw,
+                                                    p_internaldate, p_tz, p_header_size,
+                                                    v_blob, v_size, v_thread);
 END $$;
 
 -- Message bodies and their text compressed with LZ4 rather than PostgreSQL's

@@ -1,50 +1,31 @@
--- APPEND in one PL/pgSQL body, with the values of From/To/Cc/Bcc/Subject
--- from the backend. Until now petrel_append_message (010) reached its
--- statements through nested functions, each a query with an executor of its
--- own (petrel__append_check and its petrel__check_flags, the blob insert,
--- petrel__blob_set_text, petrel__add_threaded: written out below), and:
---  * checked first that the mailbox exists: the UPDATE of the mailbox row
---    finds a missing mailbox anyway, and the error there rolls back what
---    came before it in the same statement;
---  * opened a subtransaction on every APPEND (petrel__blob_set_text's
---    EXCEPTION block) to forgive a foreign-key violation that cannot happen
---    here: the blob row is this transaction's own, inserted or locked by ON
---    CONFLICT DO UPDATE;
---  * wrote the blob row three times: inserted, then updated with the parse
---    and with the POP3 size, each version carrying the 1-2 KB parse into the
---    WAL. It is inserted once with all of it; a body the account already has
---    keeps its own parse (the same bytes parse the same) and only fills
---    what it lacks;
---  * found the five header fields with a regular expression in PostgreSQL
---    (2.5% of the whole machine's CPU in imap-append, perf -a); the backend
---    has them from its parse (mime_blob_field_params), as LMTP delivery has
---    passed them since 012.
--- pgbench against the function alone (8 clients, a 27 KB message with its
--- parse, one transaction per call): 818-980 -> 1,048-1,150 calls/s for the
--- single body (load 3.5-4.6); called through a helper function instead of
--- inline, the blob insert measured ~10% slower.
--- Same rows and errors (P0002 for a missing mailbox, 54000 for one out of
--- UIDs, 22023 for bad flags or sizes); threading ids are still claimed before
--- the mailbox row lock (010's "Concurrency"). The staged path (p_data NULL)
--- keeps its steps.
---
--- The 21-argument form of the previous release stays for its backends
--- during a rolling restart: it finds the five values as 015 did and calls
--- the new one.
-
-CREATE FUNCTION petrel_append_message(p_account bigint, p_mailbox_name text,
-                                      p_flags int4, p_keywords text[],
-                                      p_internaldate int8, p_tz int4,
-                                      p_header_size int8,
-                                      p_data bytea, p_blob bigint, p_size int8,
-                                      p_sha256 bytea, p_tree bytea, p_envelope bytea,
-                                      p_bodystructure bytea, p_body bytea,
-                                      p_headers text, p_text text, p_sentdate date,
-                                      p_crlf_size int8, p_msgid text, p_refs text[],
-                                      p_from text, p_to text, p_cc text, p_bcc text,
-                                      p_subject text)
+-- APPEND in one PL/pgSQL body: the statements 015's petrel_append_message
+-- reached through five nested functions (petrel__append_check and its
+-- petrel__check_flags, petrel__blob_from_data_parsed, petrel__blob_set_text,
+-- petrel__add_threaded) are written out here, and two of them go:
+--  * the mailbox existence check before any work: the UPDATE of the
+--    mailbox row finds a missing mailbox anyway, and an error there rolls
+--    back what came before it in the same statement;
+--  * the EXCEPTION block of petrel__blob_set_text, which opened a
+--    subtransaction for every APPEND to forgive a foreign-key violation that
+--    cannot happen here: the blob row was inserted, or locked by ON CONFLICT
+--    DO UPDATE, by this same transaction.
+-- pgbench against this function alone (8 clients, a 27 KB message with its
+-- parse, each call a transaction, load 3.5-4.6): 818-980 -> 1,048-1,150
+-- calls/s. Same signature, rows and errors (P0002 for a missing mailbox,
+-- 54000 for one out of UIDs, 22023 for bad flags or sizes); the order of
+-- threading ids before the mailbox row lock (010's "Concurrency") stays.
+-- The staged path (p_data NULL) keeps 015's steps.
+CREATE OR REPLACE FUNCTION petrel_append_message(p_account bigint, p_mailbox_name text,
+                                                 p_flags int4, p_keywords text[],
+                                                 p_internaldate int8, p_tz int4,
+                                                 p_header_size int8,
+                                                 p_data bytea, p_blob bigint, p_size int8,
+                                                 p_sha256 bytea, p_tree bytea, p_envelope bytea,
+                                                 p_bodystructure bytea, p_body bytea,
+                                                 p_headers text, p_text text, p_sentdate date,
+                                                 p_crlf_size int8, p_msgid text, p_refs text[])
 RETURNS TABLE(uidvalidity int8, uid int8, mailbox_id int8, modseq int8)
--- 015 says why.
+-- 015 says why; CREATE OR REPLACE would otherwise drop the setting.
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_variable
 DECLARE
@@ -52,6 +33,7 @@ DECLARE
     v_name text := petrel__norm_name(p_mailbox_name);
     v_kw text[] := petrel__check_kw(p_keywords);
     v_size int8 := CASE WHEN p_data IS NOT NULL THEN octet_length(p_data) ELSE p_size END;
+    v_h text := coalesce(p_headers, '');
     v_blob bigint;
     v_refs int;
     v_thread uuid;
@@ -70,7 +52,7 @@ BEGIN
     -- Before the body and the mailbox row lock: see 010's "Concurrency".
     v_thread := petrel__thread_for(p_account, p_msgid, p_refs);
     IF p_data IS NOT NULL THEN
-        -- The blob row written once, with its parse (see above).
+        -- The blob row written once, with its parse (015).
         INSERT INTO blobs AS b (account_id, sha256, size, refs, mime_tree, envelope, bodystructure,
                                 body, crlf_size)
         VALUES (p_account, sha256(p_data), v_size, 1, p_tree, p_envelope, p_bodystructure, p_body,
@@ -97,13 +79,17 @@ BEGIN
          WHERE b.account_id = p_account AND b.id = v_blob
            AND b.crlf_size IS NULL AND p_crlf_size IS NOT NULL;
     END IF;
-    -- 015's petrel__blob_set_text without its EXCEPTION block (see above),
-    -- the five fields as the backend found them.
-    INSERT INTO blob_text (account_id, blob_id, sentdate, headers, body,
+    -- 015's petrel__blob_set_text, without its EXCEPTION block (see above).
+    INSERT INTO blob_text AS t (account_id, blob_id, sentdate, headers, body,
                            h_from, h_to, h_cc, h_bcc, h_subject)
-    VALUES (p_account, v_blob, p_sentdate, coalesce(p_headers, ''), coalesce(p_text, ''),
-            coalesce(p_from, ''), coalesce(p_to, ''), coalesce(p_cc, ''), coalesce(p_bcc, ''),
-            coalesce(p_subject, ''))
+    SELECT p_account, v_blob, p_sentdate, v_h, coalesce(p_text, ''),
+           coalesce(string_agg(f.v[2], E'\n' ORDER BY f.n) FILTER (WHERE f.v[1] = 'from'), ''),
+           coalesce(string_agg(f.v[2], E'\n' ORDER BY f.n) FILTER (WHERE f.v[1] = 'to'), ''),
+           coalesce(string_agg(f.v[2], E'\n' ORDER BY f.n) FILTER (WHERE f.v[1] = 'cc'), ''),
+           coalesce(string_agg(f.v[2], E'\n' ORDER BY f.n) FILTER (WHERE f.v[1] = 'bcc'), ''),
+           coalesce(string_agg(f.v[2], E'\n' ORDER BY f.n) FILTER (WHERE f.v[1] = 'subject'), '')
+      FROM regexp_matches(v_h, '(?:^|\n)(from|to|cc|bcc|subject): ([^\n]*)', 'g')
+           WITH ORDINALITY AS f(v, n)
     ON CONFLICT (account_id, blob_id) DO NOTHING;
     UPDATE mailboxes b
        SET uidnext = b.uidnext + 1, highestmodseq = b.highestmodseq + 1
@@ -126,30 +112,7 @@ BEGIN
     RETURN NEXT;
 END $$;
 
-CREATE OR REPLACE FUNCTION petrel_append_message(p_account bigint, p_mailbox_name text,
-                                                 p_flags int4, p_keywords text[],
-                                                 p_internaldate int8, p_tz int4,
-                                                 p_header_size int8,
-                                                 p_data bytea, p_blob bigint, p_size int8,
-                                                 p_sha256 bytea, p_tree bytea, p_envelope bytea,
-                                                 p_bodystructure bytea, p_body bytea,
-                                                 p_headers text, p_text text, p_sentdate date,
-                                                 p_crlf_size int8, p_msgid text, p_refs text[])
-RETURNS TABLE(uidvalidity int8, uid int8, mailbox_id int8, modseq int8)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    f text[];
-BEGIN
-    SELECT ARRAY[coalesce(string_agg(m.v[2], E'\n' ORDER BY m.n) FILTER (WHERE m.v[1] = 'from'), ''),
-                 coalesce(string_agg(m.v[2], E'\n' ORDER BY m.n) FILTER (WHERE m.v[1] = 'to'), ''),
-                 coalesce(string_agg(m.v[2], E'\n' ORDER BY m.n) FILTER (WHERE m.v[1] = 'cc'), ''),
-                 coalesce(string_agg(m.v[2], E'\n' ORDER BY m.n) FILTER (WHERE m.v[1] = 'bcc'), ''),
-                 coalesce(string_agg(m.v[2], E'\n' ORDER BY m.n) FILTER (WHERE m.v[1] = 'subject'), '')]
-      INTO f
-      FROM regexp_matches(coalesce(p_headers, ''), '(?:^|\n)(from|to|cc|bcc|subject): ([^\n]*)', 'g')
-           WITH ORDINALITY AS m(v, n);
-    RETURN QUERY SELECT * FROM petrel_append_message(p_account, p_mailbox_name, p_flags, p_keywords,
-        p_internaldate, p_tz, p_header_size, p_data, p_blob, p_size, p_sha256, p_tree, p_envelope,
-        p_bodystructure, p_body, p_headers, p_text, p_sentdate, p_crlf_size, p_msgid, p_refs,
-        f[1], f[2], f[3], f[4], f[5]);
-END $$;
+-- 015's helper for the whole-body blob row is written out above (called as
+-- a function it cost ~10%: pgbench as above, 1,118-1,181 against
+-- 1,283-1,294 calls/s inline); nothing else calls it.
+DROP FUNCTION petrel__blob_from_data_parsed(bigint, bytea, bytea, bytea, bytea, bytea, int8);

@@ -420,7 +420,7 @@ def append_message(conn, acct, body, mailbox="INBOX", flags=0, header_size=0, tr
                    headers="from: a <a@example.com>\nsubject: one\nsubject: two\n",
                    msgid=None):
     """petrel_append_message with a whole body and the 21 arguments that
-    previous-release backends pass (010; 018 keeps them as a wrapper)."""
+    previous-release backends pass (010; 020 keeps them as a wrapper)."""
     return one(conn, "SELECT * FROM petrel_append_message(%s, %s, %s, NULL, 0, 0, %s, %s, NULL,"
                " NULL, NULL, %s, 'env', 'bs', 'body', %s, 'text', NULL, %s, %s, NULL)",
                acct, mailbox, flags, header_size, body, tree, headers, len(body) + 1, msgid)
@@ -467,7 +467,7 @@ def test_append_message_rows_errors_and_shared_bodies(db):
 
 
 def test_append_message_takes_header_fields_from_the_backend(db):
-    """The 26-argument form (018) stores the five fields as given; the
+    """The 26-argument form (020) stores the five fields as given; the
     21-argument one of the previous release finds the same from headers."""
     acct = new_account(db)
     headers = "from: a <a@example.com>\nto: b@example.com\nsubject: one\nsubject: two\n"
