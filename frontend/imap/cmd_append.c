@@ -371,7 +371,6 @@ static void take_literal(struct imap_session *is, struct imap_append *a, const s
     a->nmsg++;
     if (!lit->nonsync)
         conn_puts(&is->s.conn, "+ OK\r\n");
-    /* Even an empty literal arrives as one (empty, last) chunk. */
     imap_reader_stream_literal(&is->reader);
 }
 
@@ -381,12 +380,16 @@ static bool too_big(const struct imap_literal *lit)
 }
 
 /* Takes the literal of one message, or refuses it (bad: the arguments
- * before it were wrong; else it is over APPENDLIMIT) without reading it. */
+ * before it were wrong; else it is empty or over APPENDLIMIT) without
+ * reading it. An empty message is no RFC 5322 message at all; Dovecot
+ * refuses it with these words, and so does a MULTIAPPEND holding one. */
 static void accept_literal(struct imap_session *is, struct imap_append *a,
                            const struct imap_literal *lit, const char *bad)
 {
     if (bad)
         refuse_literal(is, lit, "BAD", bad);
+    else if (lit->size == 0)
+        refuse_literal(is, lit, "NO", "[CANNOT] Can't save a zero byte message.");
     else if (too_big(lit))
         refuse_literal(is, lit, lit->nonsync ? "BAD" : "NO",
                        lit->nonsync ? "Message too large." : "[TOOBIG] Message too large.");

@@ -728,17 +728,17 @@ def test_append_header_only_and_tiny(cluster, account):
         assert f[2]["RFC822.SIZE"] == 1
 
 
-def test_append_empty_message(cluster, account):
-    """A zero-length literal: RFC 9051 allows it syntactically; either stored
-    (and fetched as empty) or refused with NO, and the session goes on."""
+def test_append_empty_message_is_refused(cluster, account):
+    """A zero-length literal is valid syntax but no message: refused with NO
+    as Dovecot does, synchronizing or not, and nothing is stored."""
     with connect(cluster, account) as c:
         tagged = c.append("INBOX", b"")
-        assert status_of(tagged) in (b"OK", b"NO"), tagged
-        c.ok("NOOP")
-        if status_of(tagged) == b"OK":
-            c.select()
-            f = c.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
-            assert f[1]["RFC822.SIZE"] == 0 and f[1]["BODY[]"] == b""
+        assert b" NO [CANNOT] Can't save a zero byte message." in tagged, tagged
+        c.send(b"N1 APPEND INBOX {0+}\r\n\r\n")
+        _, tagged = c.read_until("N1")
+        assert tagged.startswith(b"N1 NO [CANNOT]"), tagged
+        untagged = c.ok("STATUS INBOX (MESSAGES)")
+        assert b"MESSAGES 0" in untagged[0], untagged
 
 
 def test_appenduid_matches_uid_fetch(cluster, account):
