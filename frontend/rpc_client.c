@@ -42,11 +42,14 @@ struct rpc_call {
     rpc_cb *cb;
     void *ctx;
     struct link *link;
-    struct rpc_call *hnext;                  /* in the link's hash bucket */
+    /* In one list at most: its link's hash bucket (sent), the waiting
+     * list (unsent), or a list a function is failing or resending. Unlinked
+     * in O(1) by call_free, so a callback may free any other call. */
+    struct rpc_call *next, **prev;
     struct rpc_call **owner;                 /* the owner's list */
     struct rpc_call *onext, **oprev;         /* in the owner's list */
     bool answered;                           /* a response arrived */
-    bool unsent;                             /* waiting for a link (backend_wait) */
+    bool unsent;                             /* in the waiting list (backend_wait) */
     bool fail_now;                           /* unsent, and must not wait any more */
     uint8_t *saved;                          /* packed request, for a retry */
     size_t saved_len;
@@ -84,20 +87,36 @@ static void link_free(struct link *l);
 
 static struct rpc_call **bucket(struct link *l, uint64_t id) { return &l->calls[id % CALL_BUCKETS]; }
 
+static void list_push(struct rpc_call **head, struct rpc_call *c)
+{
+    c->next = *head;
+    if (c->next)
+        c->next->prev = &c->next;
+    c->prev = head;
+    *head = c;
+}
+
+static void list_unlink(struct rpc_call *c)
+{
+    if (!c->prev)
+        return;
+    *c->prev = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = NULL;
+    c->prev = NULL;
+}
+
 static void hash_remove(struct rpc_call *c)
 {
     if (!c->link)
         return;
-    for (struct rpc_call **pp = bucket(c->link, c->id); *pp; pp = &(*pp)->hnext)
-        if (*pp == c) {
-            *pp = c->hnext;
-            c->link->inflight--;
-            metrics_add(FM_RPC_INFLIGHT, NULL, -1);
-            if ((c->link->going_away || c->link->retired) && c->link->inflight == 0)
-                conn_close(&c->link->conn, c->link->retired ? "backend address gone"
-                                                            : "backend shutting down");
-            break;
-        }
+    list_unlink(c);
+    c->link->inflight--;
+    metrics_add(FM_RPC_INFLIGHT, NULL, -1);
+    if ((c->link->going_away || c->link->retired) && c->link->inflight == 0)
+        conn_close(&c->link->conn, c->link->retired ? "backend address gone"
+                                                    : "backend shutting down");
     c->link = NULL;
 }
 
@@ -113,13 +132,8 @@ static void owner_remove(struct rpc_call *c)
 
 static void call_free(struct rpc_call *c)
 {
-    if (c->unsent)
-        for (struct rpc_call **pp = &unsent; *pp; pp = &(*pp)->hnext)
-            if (*pp == c) {
-                *pp = c->hnext;
-                break;
-            }
     hash_remove(c);
+    list_unlink(c);
     owner_remove(c);
     free(c->saved);
     free(c);
@@ -156,8 +170,7 @@ static void send_saved(struct link *l, struct rpc_call *c)
     conn_write(&l->conn, hdr, sizeof hdr);
     conn_write(&l->conn, c->saved, c->saved_len);
     c->link = l;
-    c->hnext = *bucket(l, c->id);
-    *bucket(l, c->id) = c;
+    list_push(bucket(l, c->id), c);
     l->inflight++;
     metrics_add(FM_RPC_INFLIGHT, NULL, 1);
 }
@@ -222,20 +235,19 @@ static void kick_links(void)
 static void fail_unsent(struct ev_loop *loop, ev_timer *t, int revents)
 {
     double wait = (double)frontend->cfg->backend_wait, now = metrics_now(), next = -1;
-    struct rpc_call **pp = &unsent;
-    while (*pp) {
-        struct rpc_call *c = *pp;
+    struct rpc_call *due = NULL, *c, *after;
+    for (c = unsent; c; c = after) {
+        after = c->next;
         double left = c->t0 + wait - now;
         if (c->fail_now || left <= 0) {
-            /* The callback may free other calls: start over. */
-            fail_call(c, "No backend available");
-            pp = &unsent;
-            continue;
-        }
-        if (next < 0 || left < next)
+            list_unlink(c);
+            list_push(&due, c);
+        } else if (next < 0 || left < next) {
             next = left;
-        pp = &c->hnext;
+        }
     }
+    while (due)   /* fail_call frees (unlinks) it; its callback may free others */
+        fail_call(due, "No backend available");
     if (next >= 0)
         arm_unsent_timer(next);
 }
@@ -244,22 +256,17 @@ static void fail_unsent(struct ev_loop *loop, ev_timer *t, int revents)
  * for the timer: no callback runs from here. */
 static void send_unsent(struct link *l)
 {
-    struct rpc_call *oldest_first = NULL, *keep = NULL;
-    while (unsent) {   /* the list is newest first */
-        struct rpc_call *c = unsent;
-        unsent = c->hnext;
-        if (c->fail_now) {
-            c->hnext = keep;
-            keep = c;
-        } else {
-            c->hnext = oldest_first;
-            oldest_first = c;
+    struct rpc_call *oldest_first = NULL, *c, *after;
+    for (c = unsent; c; c = after) {   /* the list is newest first */
+        after = c->next;
+        if (!c->fail_now) {
+            list_unlink(c);
+            list_push(&oldest_first, c);
         }
     }
-    unsent = keep;
     while (oldest_first) {
-        struct rpc_call *c = oldest_first;
-        oldest_first = c->hnext;
+        c = oldest_first;
+        list_unlink(c);
         c->unsent = false;
         dispatch(l, c);
     }
@@ -292,8 +299,7 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
         /* Failed from the loop, never from inside rpc_call itself, so
          * callers need not handle a re-entrant callback. */
         c->unsent = true;
-        c->hnext = unsent;
-        unsent = c;
+        list_push(&unsent, c);
         if (!ev_is_active(&unsent_timer)) {
             arm_unsent_timer((double)frontend->cfg->backend_wait);
             kick_links();
@@ -373,7 +379,7 @@ static void on_response(struct link *l, const Petrel__Response *resp)
     }
     struct rpc_call *c = *bucket(l, resp->id);
     while (c && c->id != resp->id)
-        c = c->hnext;
+        c = c->next;
     if (!c)
         return;   /* a cancelled call's late answer */
     c->answered = true;
@@ -443,20 +449,18 @@ static void on_close(struct conn *cn, const char *reason)
     l->in_use = false;
     conn_release(cn);
     struct rpc_call *orphans = NULL;
-    for (int b = 0; b < CALL_BUCKETS; b++) {
+    for (int b = 0; b < CALL_BUCKETS; b++)
         while (l->calls[b]) {
             struct rpc_call *c = l->calls[b];
-            l->calls[b] = c->hnext;
+            list_unlink(c);
             c->link = NULL;
-            c->hnext = orphans;
-            orphans = c;
+            list_push(&orphans, c);
         }
-    }
     metrics_add(FM_RPC_INFLIGHT, NULL, -l->inflight);
     l->inflight = 0;
-    while (orphans) {
+    while (orphans) {   /* a failed call's callback may free others of them */
         struct rpc_call *c = orphans;
-        orphans = c->hnext;
+        list_unlink(c);
         struct link *other = (c->flags & RPC_RETRYABLE) && !c->answered ? pick_link(l) : NULL;
         if (other)
             send_saved(other, c);

@@ -423,21 +423,34 @@ def test_readyz_follows_backends(cluster_factory):
 def test_commands_wait_backend_wait_for_a_link(cluster_factory):
     """With no backend link up, a command waits up to backend_wait for one:
     it goes through when the backend comes back in time, and fails with a
-    temporary error after backend_wait when it does not."""
+    temporary error after backend_wait when it does not. Clients that leave
+    while their command waits take it out of the wait."""
     c = cluster_factory(1, 1, env={"PETREL_CLUSTER_FRONTEND_CONF": "backend_wait = 5"})
     address, password = c.new_account()
-    s = Imap(c.imap_ports[0])
-    s.login(address, password)
+    sessions = [Imap(c.imap_ports[0]) for _ in range(12)]
+    for x in sessions:
+        x.login(address, password)
     os.kill(c.backend_pids[0], signal.SIGTERM)
     wait_exit(c.backend_pids[0], 12)
     wait_for(lambda: scrape(c.frontend_http_ports[0]).value("petrel_frontend_backend_links_up") == 0,
              10, "the links to go down")
 
     t0 = time.monotonic()
-    _, tagged = s.cmd("STATUS INBOX (MESSAGES)")
+    tags = []
+    for x in sessions:
+        tags.append(x.tag())
+        x.send(f"{tags[-1]} STATUS INBOX (MESSAGES)\r\n".encode())
+    time.sleep(0.5)
+    for x in sessions[:4]:
+        x.close()
+    for x, tag in zip(sessions[4:], tags[4:]):
+        _, tagged = x.read_until(tag)
+        assert re.match(rb"t\d+ NO \[UNAVAILABLE\]", tagged), tagged
     took = time.monotonic() - t0
-    assert re.match(rb"t\d+ NO \[UNAVAILABLE\]", tagged), tagged
     assert 4.5 <= took < 10, took
+    for x in sessions[5:]:
+        x.close()
+    s = sessions[4]
 
     tag = s.tag()
     s.send(f"{tag} STATUS INBOX (MESSAGES)\r\n".encode())
