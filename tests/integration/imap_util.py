@@ -25,10 +25,11 @@ class Closed(EOFError):
 
 class Lines:
     """A line-at-a-time client for POP3 and LMTP: cmd() sends a line and
-    returns the first line of the answer; line() reads the next one."""
+    returns the first line of the answer; line() reads the next one. sock:
+    a connection made already (from another source address, over TLS)."""
 
-    def __init__(self, port, timeout=TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port=None, timeout=TIMEOUT, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         self.greeting = self.line()
 

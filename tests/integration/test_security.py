@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN, _finish, clean_env, cluster_up
-from imap_util import Closed, Imap, quote
+from imap_util import Closed, Imap, Lines, quote
 
 TIMEOUT = 30
 
@@ -120,27 +120,12 @@ class Client(Imap):
         return tagged, time.monotonic() - t0
 
 
-class Pop3:
+class Pop3(Lines):
     def __init__(self, port, src="127.0.0.1", tls=None):
         sock = connect(port, src)
         if tls:
             sock = tls.wrap_socket(sock, server_hostname="localhost")
-        self.sock = sock
-        self.buf = b""
-        self.greeting = self.line()
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise Closed(self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.line()
+        super().__init__(sock=sock)
 
     def multiline(self, text):
         first = self.cmd(text)
@@ -149,9 +134,6 @@ class Pop3:
             while (line := self.line()) != b".":
                 lines.append(line)
         return first, lines
-
-    def close(self):
-        self.sock.close()
 
 
 def closed_without_greeting(port, src="127.0.0.1", prefix=b"", timeout=5):
