@@ -98,3 +98,24 @@ void body_stream_fail_db(struct rpc_req *req, const struct db_result *r)
     free_state(req);
     rpc_fail_db(req, r);
 }
+
+bool body_stream_load_failed(struct rpc_req *req, enum mime_load result, const struct db_result *failed)
+{
+    switch (result) {
+    case MIME_DB_FAILED:
+        body_stream_fail_db(req, failed);
+        return true;
+    case MIME_PARSE_FAILED:
+        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
+        return true;
+    case MIME_GONE:
+        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
+        return true;
+    case MIME_UNREADABLE:
+        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Stored message structure is unreadable");
+        return true;
+    case MIME_LOADED:
+        break;
+    }
+    return false;
+}

@@ -12,6 +12,7 @@
 #define PETREL_BODY_STREAM_H
 
 #include "backend.h"
+#include "mime_store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,5 +46,8 @@ bool body_stream_landed(struct rpc_req *req);
 /* End the request with a failure. */
 void body_stream_fail(struct rpc_req *req, Petrel__Status status, const char *text);
 void body_stream_fail_db(struct rpc_req *req, const struct db_result *r);
+/* For a section's tree load: ends the request with the failure and says
+ * true, or says false when the tree loaded. */
+bool body_stream_load_failed(struct rpc_req *req, enum mime_load result, const struct db_result *failed);
 
 #endif

@@ -242,22 +242,8 @@ static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct
     if (body_stream_landed(req))
         return;
     struct binary_state *st = req->state;
-    switch (result) {
-    case MIME_DB_FAILED:
-        body_stream_fail_db(req, failed);
+    if (body_stream_load_failed(req, result, failed))
         return;
-    case MIME_PARSE_FAILED:
-        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
-        return;
-    case MIME_GONE:
-        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
-        return;
-    case MIME_UNREADABLE:
-        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Stored message structure is unreadable");
-        return;
-    case MIME_LOADED:
-        break;
-    }
     if (!plan_section(req, tree))
         return;
     uint64_t size;

@@ -165,26 +165,12 @@ static void tree_loaded(struct rpc_req *req, enum mime_load result, const struct
         return;
     struct body_state *st = req->state;
     struct mime_range rg;
-    switch (result) {
-    case MIME_DB_FAILED:
-        body_stream_fail_db(req, failed);
+    if (body_stream_load_failed(req, result, failed))
         return;
-    case MIME_PARSE_FAILED:
-        body_stream_fail(req, PETREL__STATUS__TEMPFAIL, "Cannot parse the message now");
-        return;
-    case MIME_GONE:
-        body_stream_fail(req, PETREL__STATUS__NONEXISTENT, "Message has been expunged");
-        return;
-    case MIME_LOADED:
-        if (mime_find_section(tree, st->section, &rg) == 0) {
-            start_section(req, &rg);
-            return;
-        }
-        break;
-    case MIME_UNREADABLE:
-        break;
-    }
-    body_stream_nil(req);   /* no such part: NIL, as Dovecot */
+    if (mime_find_section(tree, st->section, &rg) == 0)
+        start_section(req, &rg);
+    else
+        body_stream_nil(req);   /* no such part: NIL, as Dovecot */
 }
 
 static void tree_query(struct rpc_req *req)

@@ -66,8 +66,11 @@ struct fetch_state {
     int item;                  /* next item of it; -1: line not begun */
     struct rpc_call *meta;     /* MetaReq in flight (no final Response yet) */
     struct rpc_call *stream;   /* body stream in flight */
-    const struct fetch_item *bin_item;   /* I_BINARY stream whose response is not begun */
-    bool bin_sep;              /* it is not the line's first item */
+    /* A streamed item whose response is not begun: BINARY, or a BODY part
+     * the backend finds. Its name waits for the first chunk, so that a
+     * failure before it can still close the line and answer NO. */
+    const struct fetch_item *head_item;
+    bool head_sep;             /* it is not the line's first item */
     bool stream_binary;        /* the stream is a BINARY item's: literal8, NULs stay */
     uint64_t stream_left;      /* bytes the literal still owes */
     bool stream_sized;         /* the literal's size has been written */
@@ -303,7 +306,7 @@ static void body_range(const struct fetch_item *it, const struct msg *m, uint64_
 }
 
 static void pump(struct imap_session *is);
-static void binary_failed(struct imap_session *is, const Petrel__Response *resp);
+static void item_failed(struct imap_session *is, const Petrel__Response *resp);
 
 static void send_ack(struct imap_session *is)
 {
@@ -327,31 +330,30 @@ static void body_cb(const Petrel__Response *resp, void *ctx)
 {
     struct imap_session *is = ctx;
     struct fetch_state *st = is->cmd_state;
-    if (st->bin_item && !st->stream_sized && resp->status != PETREL__STATUS__OK) {
-        binary_failed(is, resp);
+    if (st->head_item && resp->status != PETREL__STATUS__OK) {
+        item_failed(is, resp);
         return;
     }
-    if (!st->stream_sized && resp->status == PETREL__STATUS__OK &&
-        resp->result_case == PETREL__RESPONSE__RESULT_CHUNK && st->bin_item) {
+    if (st->head_item && resp->result_case == PETREL__RESPONSE__RESULT_CHUNK) {
+        /* The first chunk tells the size (and for BINARY, literal8 or not). */
+        const struct fetch_item *it = st->head_item;
+        struct buf *out = imap_out(is);
+        st->head_item = NULL;
         st->stream_sized = true;
-        if (st->bin_sep)
-            buf_puts(imap_out(is), " ");
-        fetch_binary_write_head(imap_out(is), &st->bin_item->bin, resp->chunk);
-        st->stream_left = st->bin_item->bin.size_only ? 0 : resp->chunk->total;
-        st->bin_item = NULL;
-    }
-    if (!st->stream_sized && resp->status == PETREL__STATUS__OK &&
-        resp->result_case == PETREL__RESPONSE__RESULT_CHUNK) {
-        /* A section the backend resolved: its first chunk tells the size. */
-        st->stream_sized = true;
-        if (resp->chunk->nil) {
-            buf_puts(imap_out(is), "NIL");
+        if (st->head_sep)
+            buf_puts(out, " ");
+        if (it->kind == I_BINARY) {
+            fetch_binary_write_head(out, &it->bin, resp->chunk);
+            st->stream_left = it->bin.size_only ? 0 : resp->chunk->total;
+        } else if (resp->chunk->nil) {
+            buf_printf(out, "%s NIL", it->label);
             st->stream = NULL;
             pump(is);
             return;
+        } else {
+            st->stream_left = resp->chunk->total;
+            buf_printf(out, "%s {%llu}\r\n", it->label, (unsigned long long)st->stream_left);
         }
-        st->stream_left = resp->chunk->total;
-        buf_printf(imap_out(is), "{%llu}\r\n", (unsigned long long)st->stream_left);
     }
     if (resp->status != PETREL__STATUS__OK || resp->result_case != PETREL__RESPONSE__RESULT_CHUNK ||
         resp->chunk->data.len > st->stream_left) {
@@ -413,8 +415,9 @@ static bool start_body(struct imap_session *is, struct fetch_state *st,
     char *fields[MAX_SECTION / 2];
     char fieldbuf[MAX_SECTION];
     if (it->section == SEC_PART) {
-        /* The backend finds the part; the literal's size comes with the data. */
-        buf_printf(out, "%s ", it->label);
+        /* The backend finds the part; its name and size wait for the data. */
+        st->head_item = it;
+        st->head_sep = st->item > 0;
         br.section = (char *)it->spec;
         br.partial = it->partial;
         br.offset = it->p_off;
@@ -456,22 +459,24 @@ static void start_binary(struct imap_session *is, struct fetch_state *st,
     br.mailbox_id = is->sel.mailbox_id;
     br.uid = m->uid;
     fetch_binary_request(&it->bin, &br);
-    st->bin_item = it;
-    st->bin_sep = st->item > 0;
+    st->head_item = it;
+    st->head_sep = st->item > 0;
     st->stream_binary = true;   /* NULs only in a literal8 (op_binary.c) */
     st->stream_sized = false;
     st->stream_left = 0;
     send_body_req(is, st, &br);
 }
 
-/* A BINARY item failed before its response began (UNKNOWN-CTE): the FETCH
- * line is closed and the command fails, as Dovecot does ("* 5 FETCH (UID
- * 5)" then "NO [UNKNOWN-CTE]"). */
-static void binary_failed(struct imap_session *is, const Petrel__Response *resp)
+/* A BINARY item or BODY part failed before its response began
+ * (UNKNOWN-CTE, a message expunged since the metadata came, a stored part
+ * tree that does not decode): the FETCH line is closed and the command
+ * fails, as Dovecot does ("* 5 FETCH (UID 5)" then "NO [UNKNOWN-CTE]"). */
+static void item_failed(struct imap_session *is, const Petrel__Response *resp)
 {
     struct fetch_state *st = is->cmd_state;
     struct buf *out = imap_out(is);
-    if (st->bin_sep)
+    st->head_item = NULL;
+    if (st->head_sep)
         buf_puts(out, ")\r\n");
     else
         buf_printf(out, "UID %u)\r\n", st->msgs[st->cur].uid);
@@ -497,6 +502,10 @@ static bool write_items(struct imap_session *is, struct fetch_state *st)
         const struct fetch_item *it = &st->items[st->item];
         if (it->kind == I_BINARY) {   /* the separator too waits for the backend */
             start_binary(is, st, it, m);
+            return false;
+        }
+        if (it->kind == I_BODY && it->section == SEC_PART) {   /* likewise */
+            start_body(is, st, it, m);
             return false;
         }
         if (st->item > 0)

@@ -136,3 +136,25 @@ def test_large_multipart_part_streams(cluster, new_account):
     typ, data = m.fetch("1", "(BODY.PEEK[2])")
     assert data[0][1] == (big * 40000)[:-2]   # the CRLF before a boundary belongs to it
     m.logout()
+
+
+def test_unreadable_stored_structure_fails_sections_not_the_body(cluster, new_account):
+    """A part tree that no longer decodes is a server fault: BODY[1] and
+    BINARY[1] fail with NO, not NIL as if there were no such part, nor a
+    BYE; the session goes on, and the whole body, which needs no tree,
+    still comes."""
+    m, address = session(cluster, new_account)
+    m.append("INBOX", None, None, MSG)
+    with psycopg2.connect(cluster.pg_url) as db, db.cursor() as cur:
+        cur.execute("UPDATE blobs b SET mime_tree = '\\x00ff'::bytea FROM accounts a"
+                    " WHERE a.address = %s AND b.account_id = a.id", (address,))
+        assert cur.rowcount == 1
+    m.select("INBOX")
+    for item in ("BODY.PEEK[1]", "BINARY.PEEK[1]", "FLAGS BODY.PEEK[1]"):
+        typ, data = m.fetch("1", f"({item})")
+        assert typ == "NO" and data[0].startswith(b"[UNAVAILABLE]"), (item, data)
+        assert m.noop()[0] == "OK"
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    # imaplib hands over the failed commands' "* 1 FETCH (...)" lines too.
+    assert typ == "OK" and [d[1] for d in data if isinstance(d, tuple)] == [MSG], data
+    m.logout()
