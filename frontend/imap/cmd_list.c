@@ -19,28 +19,18 @@ static bool wildcard(char c) { return c == '*' || c == '%'; }
  * pattern x name steps. Backtracking took exponential time instead: one
  * LIST "" "*a*a*a*a*a*a*a*a*a*a*a*a*b" against a mailbox named forty a's
  * held a frontend worker for 45 s. A run of wildcards is one ('*' when it
- * holds one), and a pattern with more literal bytes than the name cannot
- * match, so the automaton has at most 2 x name + 1 states. */
-static bool match(const char *pat, const char *name)
+ * holds one: collapse_wildcards, once per LIST), and a pattern with more
+ * literal bytes than the name cannot match, so the automaton has at most
+ * 2 x name + 1 states. reach has room for 2 x (pattern + 1) of them. */
+static bool match(const char *p, const char *name, bool *reach)
 {
-    size_t nlen = strlen(name), literals = 0, plen = 0;
-    for (const char *c = pat; *c; c++)
+    size_t nlen = strlen(name), literals = 0, plen = strlen(p);
+    for (const char *c = p; *c; c++)
         literals += !wildcard(*c);
     if (literals > nlen)
         return false;
-    char *p = malloc(strlen(pat) + 1);
-    if (!p)
-        abort();
-    for (const char *c = pat; *c; c++) {
-        if (wildcard(*c) && plen && wildcard(p[plen - 1]))
-            p[plen - 1] = *c == '*' ? '*' : p[plen - 1];
-        else
-            p[plen++] = *c;
-    }
-    bool *reach = calloc(2 * (plen + 1), sizeof *reach);
-    if (!reach)
-        abort();
     bool *next = reach + plen + 1;
+    memset(reach, 0, plen + 1);
     reach[0] = true;
     for (size_t i = 0; i < plen && reach[i] && wildcard(p[i]); i++)
         reach[i + 1] = true;   /* a wildcard matches nothing too */
@@ -63,22 +53,31 @@ static bool match(const char *pat, const char *name)
         }
         memcpy(reach, next, plen + 1);
     }
-    bool matched = any && reach[plen];
-    free(reach);
-    free(p);
-    return matched;
+    return any && reach[plen];
 }
 
-static bool name_matches(const char *pattern, const char *name)
+/* Makes each run of wildcards in p one, in place, as match expects;
+ * returns the new length. */
+static size_t collapse_wildcards(char *p)
 {
-    if (strcasecmp(name, "INBOX") == 0 && strncasecmp(pattern, "INBOX", 5) == 0) {
-        char p[6];
-        memcpy(p, pattern, 5);
-        p[5] = '\0';
-        if (strcasecmp(p, "INBOX") == 0 && match(pattern + 5, name + 5))
-            return true;
+    size_t len = 0;
+    for (const char *c = p; *c; c++) {
+        if (wildcard(*c) && len && wildcard(p[len - 1]))
+            p[len - 1] = *c == '*' ? '*' : p[len - 1];
+        else
+            p[len++] = *c;
     }
-    return match(pattern, name);
+    p[len] = '\0';
+    return len;
+}
+
+/* reach: room for match's automaton, 2 x (pattern length + 1). */
+static bool name_matches(const char *pattern, const char *name, bool *reach)
+{
+    if (strcasecmp(name, "INBOX") == 0 && strncasecmp(pattern, "INBOX", 5) == 0 &&
+        match(pattern + 5, name + 5, reach))
+        return true;
+    return match(pattern, name, reach);
 }
 
 /* ---- LIST-EXTENDED ----
@@ -130,8 +129,10 @@ struct list_state {
     bool lsub;
     bool extended;
     unsigned select, ret, status;
-    char **patterns;   /* reference + pattern, UTF-8 */
+    char **patterns;   /* reference + pattern, UTF-8, wildcard runs collapsed */
     size_t npatterns;
+    bool *reach;       /* match's automaton, for patterns up to reach_len - 1 */
+    size_t reach_len;
 };
 
 static void list_state_free(void *p)
@@ -140,6 +141,7 @@ static void list_state_free(void *p)
     for (size_t i = 0; i < st->npatterns; i++)
         free(st->patterns[i]);
     free(st->patterns);
+    free(st->reach);
     free(st);
 }
 
@@ -200,7 +202,7 @@ static struct entry *find(struct entries *e, const char *name, size_t len)
 static bool matches_any(const struct list_state *st, const char *name)
 {
     for (size_t i = 0; i < st->npatterns; i++)
-        if (name_matches(st->patterns[i], name))
+        if (name_matches(st->patterns[i], name, st->reach))
             return true;
     return false;
 }
@@ -409,10 +411,18 @@ static bool add_pattern(struct list_state *st, const char *ref, const struct ima
         free(p);
         p = nfc;
     }
+    size_t len = collapse_wildcards(p);
     st->patterns = realloc(st->patterns, (st->npatterns + 1) * sizeof *st->patterns);
     if (!st->patterns)
         abort();
     st->patterns[st->npatterns++] = p;
+    if (len + 1 > st->reach_len) {
+        st->reach_len = len + 1;
+        free(st->reach);
+        st->reach = malloc(2 * st->reach_len * sizeof *st->reach);
+        if (!st->reach)
+            abort();
+    }
     return true;
 }
 

@@ -21,6 +21,7 @@ import re
 import time
 
 import psycopg2
+import pytest
 
 from imap_util import Closed, Imap, make_message, quote, status_of
 
@@ -576,3 +577,35 @@ def test_list_wildcards_cost_bounded_work(cluster, new_account):
         assert list_lines(c.ok('LIST "" "' + "*a" * 14 + 'b"')) == {}
         assert list(list_lines(c.ok('LIST "" "' + "%a" * 14 + '"'))) == ["a" * 40]
         assert time.monotonic() - started < 5
+
+
+def model_match(pattern, name):
+    """RFC 9051 6.3.9: '*' matches anything, '%' anything but '/'; INBOX
+    in any case."""
+    if name == "INBOX" and pattern[:5].upper() == "INBOX":
+        pattern = "INBOX" + pattern[5:]
+    rx = "".join(".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(rx, name) is not None
+
+
+# Runs of wildcards (one '*' makes the run a '*'), patterns of different
+# lengths in one LIST, a literal tail, INBOX in other cases.
+LIST_PATTERNS = ["*", "%", "%/%", "a%*", "a*%", "a%%", "%%/%%/%%", "*/c", "a/%/c", "%b%",
+                 "inbox", "InBoX*", "INBOX%%", "a/b%", "*b*", "**a**", "%a", "a/*/", "ab/c"]
+
+
+@pytest.mark.parametrize("patterns", [[p] for p in LIST_PATTERNS] + [LIST_PATTERNS[:7], LIST_PATTERNS[7:]],
+                         ids=lambda ps: " ".join(ps))
+def test_list_patterns_against_a_model(cluster, new_account, patterns):
+    """Each pattern, and several at once (LIST-EXTENDED), select exactly the
+    names the RFC's rules do."""
+    names = ["a", "a/b", "a/b/c", "a/bb/c", "ab", "ab/c", "ba", "b/a", "x/y/z", "aaa"]
+    c, _, _ = login(cluster, new_account)
+    with c:
+        for n in names:
+            c.ok(f'CREATE "{n}"')
+        every = set(list_lines(c.ok('LIST "" "*"')))   # the special-use ones too
+        assert every >= set(names) | {"INBOX", "a/bb", "b", "x/y"}, every
+        got = set(list_lines(c.ok('LIST "" (' + " ".join(f'"{p}"' for p in patterns) + ")")))
+        want = {n for n in every if any(model_match(p, n) for p in patterns)}
+        assert got == want, (patterns, sorted(got ^ want))
