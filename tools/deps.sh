@@ -5,6 +5,8 @@
 # one dpkg-query call decides, and apt-get only runs for what is missing.
 set -eu
 
+# valgrind runs the unit tests and a cluster's servers under memcheck
+# (tests/run, tests/integration/test_valgrind.py).
 # dovecot-imapd is the reference server the differential tests compare
 # Petrel with (tests/integration/test_dovecot_diff.py; they start their own
 # on loopback, the packaged service is not used).
@@ -15,7 +17,7 @@ PACKAGES="
   postgresql redis-server
   python3 python3-pytest python3-psycopg2
   curl swaks fetchmail openssl
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev valgrind
   procps iproute2 util-linux
   haproxy
   dovecot-imapd
