@@ -35,10 +35,10 @@
 #include "frontend.h"
 
 #include "line_reader.h"
+#include "lmtp/lmtp_parser.h"
 #include "log.h"
 #include "unicode_nfc.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +48,6 @@
 
 #define DELIVER_WINDOW 2          /* Chunk frames in flight to the backend */
 #define LMTP_MAX_OUTPUT 262144    /* unread replies before we stop reading commands */
-/* Bytes of one address: RFC 5321 4.5.3.1.3 caps a path at 256, so this is
- * the protocol's limit with slack, not a deployment's: no setting. */
-#define LMTP_MAX_ADDRESS 512
 
 struct lmtp_rcpt {
     char *address;             /* as the client wrote it, without <> */
@@ -198,91 +195,6 @@ static void transaction_reset(struct lmtp *l)
     l->in_data = false;
 }
 
-/* ---- address and parameter parsing ---- */
-
-/* Parses "<path>" at *p (after "FROM:" / "TO:", spaces allowed before it):
- * a source route "@a,@b:" is dropped, quoted local parts are kept as
- * written. Returns the malloc'd address and leaves *p after the ">", or NULL
- * for a malformed path. */
-static char *parse_path(const char **pp)
-{
-    const char *p = *pp;
-    while (*p == ' ')
-        p++;
-    if (*p != '<')
-        return NULL;
-    p++;
-    if (*p == '@') {   /* RFC 5321 4.1.2 source route: ignored */
-        const char *colon = strchr(p, ':');
-        if (!colon)
-            return NULL;
-        p = colon + 1;
-    }
-    const char *start = p;
-    bool quoted = false;
-    for (; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch < 0x20 || ch == 0x7f)
-            return NULL;
-        if (quoted && ch == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (ch == '"')
-            quoted = !quoted;
-        else if (!quoted && ch == '>')
-            break;
-        else if (!quoted && (ch == ' ' || ch == '<'))
-            return NULL;
-    }
-    if (*p != '>' || (size_t)(p - start) > LMTP_MAX_ADDRESS)
-        return NULL;
-    char *addr = strndup(start, (size_t)(p - start));
-    *pp = p + 1;
-    return addr;
-}
-
-/* The next " KEY[=VALUE]" parameter; false at the end. */
-static bool next_param(const char **pp, char *key, size_t keyn, const char **val_r, size_t *vlen_r)
-{
-    const char *p = *pp;
-    while (*p == ' ')
-        p++;
-    if (!*p)
-        return false;
-    size_t k = 0;
-    while (*p && *p != ' ' && *p != '=') {
-        if (k + 1 < keyn)
-            key[k++] = (char)toupper((unsigned char)*p);
-        p++;
-    }
-    key[k] = '\0';
-    *val_r = NULL;
-    *vlen_r = 0;
-    if (*p == '=') {
-        *val_r = ++p;
-        while (*p && *p != ' ')
-            p++;
-        *vlen_r = (size_t)(p - *val_r);
-    }
-    *pp = p;
-    return true;
-}
-
-static bool value_is(const char *v, size_t n, const char *want)
-{
-    return v && n == strlen(want) && strncasecmp(v, want, n) == 0;
-}
-
-/* After "VERB", expects " WORD:" (case-insensitive, "MAIL FROM:"). */
-static const char *after_prefix(const char *args, const char *word)
-{
-    size_t n = strlen(word);
-    if (strncasecmp(args, word, n) != 0)
-        return NULL;
-    return args + n;
-}
-
 /* ---- LHLO, MAIL, RCPT, RSET, NOOP, QUIT ---- */
 
 static void cmd_lhlo(struct lmtp *l, const char *args)
@@ -315,8 +227,8 @@ static void cmd_mail(struct lmtp *l, const char *args)
         bad(l, "503 5.5.1 MAIL already given");
         return;
     }
-    const char *p = after_prefix(args, " FROM:");
-    char *addr = p ? parse_path(&p) : NULL;
+    const char *p = lmtp_after_prefix(args, " FROM:");
+    char *addr = p ? lmtp_parse_path(&p) : NULL;
     if (!addr) {
         bad(l, "501 5.5.4 Invalid parameters: expected MAIL FROM:<address>");
         return;
@@ -325,15 +237,10 @@ static void cmd_mail(struct lmtp *l, const char *args)
     const char *val;
     size_t vlen;
     bool utf8 = false;
-    while (next_param(&p, key, sizeof key, &val, &vlen)) {
+    while (lmtp_next_param(&p, key, sizeof key, &val, &vlen)) {
         if (strcmp(key, "SIZE") == 0) {
-            uint64_t size = 0;
-            bool ok = val && vlen > 0 && vlen <= 19;
-            for (size_t i = 0; ok && i < vlen; i++) {
-                ok = isdigit((unsigned char)val[i]);
-                size = size * 10 + (uint64_t)(val[i] - '0');
-            }
-            if (!ok) {
+            uint64_t size;
+            if (!lmtp_parse_size(val, vlen, &size)) {
                 free(addr);
                 bad(l, "501 5.5.4 Invalid SIZE parameter");
                 return;
@@ -344,7 +251,7 @@ static void cmd_mail(struct lmtp *l, const char *args)
                 return;
             }
         } else if (strcmp(key, "BODY") == 0) {
-            if (!value_is(val, vlen, "7BIT") && !value_is(val, vlen, "8BITMIME")) {
+            if (!lmtp_value_is(val, vlen, "7BIT") && !lmtp_value_is(val, vlen, "8BITMIME")) {
                 free(addr);
                 bad(l, "501 5.5.4 Unsupported BODY parameter");
                 return;
@@ -412,8 +319,8 @@ static void cmd_rcpt(struct lmtp *l, const char *args)
         bad(l, "503 5.5.1 MAIL needed first");
         return;
     }
-    const char *p = after_prefix(args, " TO:");
-    char *addr = p ? parse_path(&p) : NULL;
+    const char *p = lmtp_after_prefix(args, " TO:");
+    char *addr = p ? lmtp_parse_path(&p) : NULL;
     if (!addr) {
         bad(l, "501 5.5.4 Invalid parameters: expected RCPT TO:<address>");
         return;
@@ -421,7 +328,7 @@ static void cmd_rcpt(struct lmtp *l, const char *args)
     char key[32];
     const char *val;
     size_t vlen;
-    if (next_param(&p, key, sizeof key, &val, &vlen)) {
+    if (lmtp_next_param(&p, key, sizeof key, &val, &vlen)) {
         free(addr);
         bad(l, "555 5.5.4 Unsupported parameter");
         return;
