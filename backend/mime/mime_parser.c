@@ -468,7 +468,11 @@ static void process_header(struct mime_parser *p, unsigned idx)
     else
         clear_content_fields(m);
     if (!(m->flags & MIME_PART_HDR_CAPPED)) {
-        m->bin_cte_len = cte_fields_len(h, hl);
+        /* Over the bytes BINARY rewrites, [hdr_off, body_off): a header cut
+         * by a boundary gives its last newline to the boundary, and a
+         * Content-Transfer-Encoding field last in it loses that newline. */
+        uint64_t region = m->body_off - m->hdr_off;
+        m->bin_cte_len = cte_fields_len(h, hl < region ? hl : (size_t)region);
         m->flags |= MIME_PART_BIN_SIZES;
     }
 

@@ -196,6 +196,14 @@ static void test_header(void)
 #define NOBOUND "MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n" \
     "Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n"
 #define NUL7 HDR "Content-Type: application/octet-stream\r\n\r\nnul\0byte\r\n"
+/* A part header cut by a boundary, its Content-Transfer-Encoding last: the
+ * newline before the boundary is the boundary's, so the field that BINARY
+ * drops ends without one (found by fuzz_mime: the stored size counted it). */
+#define CUTHDR HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-A: 1\r\n" \
+    "Content-Transfer-Encoding: base64\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n" \
+    "aGk=\r\n--b--\r\n"
+#define CUTHDR_BIN HDR "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-A: 1\r\n" \
+    BINARY_CTE_FIELD "\r\n--b\r\n" BINARY_CTE_FIELD "\r\nhi\r\n--b--\r\n"
 
 int main(void)
 {
@@ -220,6 +228,9 @@ int main(void)
         { UNK, "", -1, "", 0, false },
         { MP_UNK, "", -1, "", 0, false },
         { MP_UNK, "2", 0, "ok", 0, false },
+        { CUTHDR, "", 0, CUTHDR_BIN, 0, true },
+        { CUTHDR, "1", 0, "", 0, false },
+        { CUTHDR, "2", 0, "hi", 0, true },
     };
     test_sections();
     test_header();
