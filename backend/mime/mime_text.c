@@ -82,11 +82,19 @@ static int utf8_seq(const unsigned char *s, size_t n)
 
 enum cs_kind { CS_UTF8, CS_LATIN1, CS_CP1252, CS_ICONV };
 
+/* glibc's iconv recovers from an invalid sequence at a place that depends
+ * on where its input was cut (inside an unterminated UTF-7 base64 run, say),
+ * so the text of the same body would depend on how it arrived in pieces.
+ * iconv gets its input cut where the bytes say, whatever the pieces: after
+ * each LF, and every ICONV_SEGMENT bytes of a longer line. */
+#define ICONV_SEGMENT 4096
+
 struct charset_conv {
     enum cs_kind kind;
     iconv_t ic;
     unsigned char carry[16];
     size_t ncarry;
+    struct buf pending;   /* CS_ICONV: bytes not yet making a whole segment */
 };
 
 static bool cs_is(const char *cs, const char *const *names)
@@ -122,6 +130,7 @@ static void conv_free(struct charset_conv *c)
     if (c->ic != (iconv_t)-1)
         iconv_close(c->ic);
     c->ic = (iconv_t)-1;
+    buf_free(&c->pending);
 }
 
 static void put_cp1252(struct buf *out, unsigned char ch)
@@ -160,14 +169,43 @@ static size_t utf8_run(struct buf *out, const unsigned char *s, size_t n, bool f
     return n;
 }
 
+static void conv_run(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final);
+
 static void conv_feed(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final)
 {
-    const unsigned char *s = (const unsigned char *)in;
     if (c->kind == CS_CP1252 || c->kind == CS_LATIN1) {
+        const unsigned char *s = (const unsigned char *)in;
         for (size_t i = 0; i < len; i++)
             put_cp1252(out, s[i]);
         return;
     }
+    if (c->kind != CS_ICONV) {
+        conv_run(c, in, len, out, final);
+        return;
+    }
+    buf_append(&c->pending, in, len);
+    const char *p = buf_head(&c->pending) ? buf_head(&c->pending) : "";
+    size_t n = buf_len(&c->pending), used = 0;
+    while (used < n) {
+        size_t left = n - used, seg;
+        const char *lf = memchr(p + used, '\n', left < ICONV_SEGMENT ? left : ICONV_SEGMENT);
+        if (lf)
+            seg = (size_t)(lf - (p + used)) + 1;
+        else if (left >= ICONV_SEGMENT || final)
+            seg = left < ICONV_SEGMENT ? left : ICONV_SEGMENT;
+        else
+            break;
+        conv_run(c, p + used, seg, out, final && used + seg == n);
+        used += seg;
+    }
+    buf_consume(&c->pending, used);
+    if (final && n == 0)
+        conv_run(c, "", 0, out, true);
+}
+
+static void conv_run(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final)
+{
+    const unsigned char *s = (const unsigned char *)in;
     struct buf joined = {0};
     if (c->ncarry > 0) {
         /* a multibyte sequence split between pieces */

@@ -594,6 +594,35 @@ static void test_dovecot_diff_findings(void)
     mime_result_free(&r);
 }
 
+/* The search text of a body in a charset glibc's iconv converts must not
+ * depend on how the body arrived in pieces, even when it is invalid: an
+ * unterminated UTF-7 base64 run (found by fuzz_mime), UTF-16 cut anywhere. */
+static void test_text_pieces(void)
+{
+    static const char utf7[] = "Content-Type: text/plain; charset=utf-7\r\n\r\n"
+                               "+rtfcttf\r\nHi Mom -+Jjo--! +ZeVnLIqe-\r\n+rtf";
+    static const char utf16[] = "Content-Type: text/plain; charset=utf-16\r\n\r\n"
+                                "\xff\xfeh\0\xe9\0\n\0x\0\0\xd8";
+    const struct { const char *msg; size_t len; } cases[] = {
+        { utf7, sizeof utf7 - 1 },
+        { utf16, sizeof utf16 - 1 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        struct mime_result whole;
+        parse_steps(cases[c].msg, cases[c].len, 0, NULL, &whole);
+        CHECK(buf_len(&whole.text) > 0);
+        for (size_t step = 1; step <= 16; step++) {
+            struct mime_result r;
+            parse_steps(cases[c].msg, cases[c].len, step, NULL, &r);
+            CHECK_MSG(buf_len(&r.text) == buf_len(&whole.text) &&
+                      memcmp(buf_head(&r.text), buf_head(&whole.text), buf_len(&r.text)) == 0,
+                      "case %zu, pieces of %zu", c, step);
+            mime_result_free(&r);
+        }
+        mime_result_free(&whole);
+    }
+}
+
 int main(void)
 {
     test_dovecot_diff_findings();
@@ -606,5 +635,6 @@ int main(void)
     test_huge_header();
     test_text();
     test_text_empty_field();
+    test_text_pieces();
     return check_report();
 }
