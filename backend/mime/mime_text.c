@@ -169,40 +169,6 @@ static size_t utf8_run(struct buf *out, const unsigned char *s, size_t n, bool f
     return n;
 }
 
-static void conv_run(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final);
-
-static void conv_feed(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final)
-{
-    if (c->kind == CS_CP1252 || c->kind == CS_LATIN1) {
-        const unsigned char *s = (const unsigned char *)in;
-        for (size_t i = 0; i < len; i++)
-            put_cp1252(out, s[i]);
-        return;
-    }
-    if (c->kind != CS_ICONV) {
-        conv_run(c, in, len, out, final);
-        return;
-    }
-    buf_append(&c->pending, in, len);
-    const char *p = buf_head(&c->pending) ? buf_head(&c->pending) : "";
-    size_t n = buf_len(&c->pending), used = 0;
-    while (used < n) {
-        size_t left = n - used, seg;
-        const char *lf = memchr(p + used, '\n', left < ICONV_SEGMENT ? left : ICONV_SEGMENT);
-        if (lf)
-            seg = (size_t)(lf - (p + used)) + 1;
-        else if (left >= ICONV_SEGMENT || final)
-            seg = left < ICONV_SEGMENT ? left : ICONV_SEGMENT;
-        else
-            break;
-        conv_run(c, p + used, seg, out, final && used + seg == n);
-        used += seg;
-    }
-    buf_consume(&c->pending, used);
-    if (final && n == 0)
-        conv_run(c, "", 0, out, true);
-}
-
 static void conv_run(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final)
 {
     const unsigned char *s = (const unsigned char *)in;
@@ -244,6 +210,38 @@ static void conv_run(struct charset_conv *c, const char *in, size_t len, struct 
             iconv(c->ic, NULL, NULL, NULL, NULL);
     }
     buf_free(&joined);
+}
+
+static void conv_feed(struct charset_conv *c, const char *in, size_t len, struct buf *out, bool final)
+{
+    if (c->kind == CS_CP1252 || c->kind == CS_LATIN1) {
+        const unsigned char *s = (const unsigned char *)in;
+        for (size_t i = 0; i < len; i++)
+            put_cp1252(out, s[i]);
+        return;
+    }
+    if (c->kind != CS_ICONV) {
+        conv_run(c, in, len, out, final);
+        return;
+    }
+    buf_append(&c->pending, in, len);
+    const char *p = buf_head(&c->pending) ? buf_head(&c->pending) : "";
+    size_t n = buf_len(&c->pending), used = 0;
+    while (used < n) {
+        size_t left = n - used, seg;
+        const char *lf = memchr(p + used, '\n', left < ICONV_SEGMENT ? left : ICONV_SEGMENT);
+        if (lf)
+            seg = (size_t)(lf - (p + used)) + 1;
+        else if (left >= ICONV_SEGMENT || final)
+            seg = left < ICONV_SEGMENT ? left : ICONV_SEGMENT;
+        else
+            break;
+        conv_run(c, p + used, seg, out, final && used + seg == n);
+        used += seg;
+    }
+    buf_consume(&c->pending, used);
+    if (final && n == 0)
+        conv_run(c, "", 0, out, true);
 }
 
 void mime_charset_to_utf8(struct buf *out, const char *charset, const char *in, size_t len)
