@@ -65,7 +65,9 @@ static int add_part(struct builder *b, unsigned idx, bool include_hdr)
     if (include_hdr && converts(cte)) {
         copy_to(b, m->hdr_off);
         struct bin_seg *s = add_seg(b->p, BIN_HEADER, m->hdr_off, m->body_off);
-        if (sized && m->bin_cte_len <= m->body_off - m->hdr_off) {
+        /* A header cut by a boundary is counted, not sized: trees stored
+         * before 9cd053c counted the newline the boundary took. */
+        if (sized && !(m->flags & MIME_PART_HDR_TRUNCATED) && m->bin_cte_len <= m->body_off - m->hdr_off) {
             s->size = m->body_off - m->hdr_off - m->bin_cte_len + BINARY_CTE_FIELD_LEN;
             s->sized = true;
         }

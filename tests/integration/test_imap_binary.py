@@ -84,6 +84,22 @@ def test_whole_message_rewrites_the_header(cluster, new_account):
     assert untagged == [b"* 1 FETCH (BINARY[] ~{%d}\r\n" % len(want) + want + b" BINARY.SIZE[] %d)" % len(want)]
 
 
+def test_header_cut_by_a_boundary(cluster, new_account):
+    """A part header ended by a boundary line, Content-Transfer-Encoding last
+    (fuzz_mime): BINARY[] sends exactly the size it announces."""
+    msg = (b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"X-A: 1\r\nContent-Transfer-Encoding: base64\r\n--b\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n--b--\r\n")
+    want = (b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            b"X-A: 1\r\nContent-Transfer-Encoding: binary\r\n\r\n--b\r\n"
+            b"Content-Transfer-Encoding: binary\r\n\r\nhi\r\n--b--\r\n")
+    c, _ = connect(cluster, new_account, [msg])
+    untagged, tagged = fetch_raw(c, "FETCH 1 (BINARY.SIZE[] BINARY.PEEK[])")
+    assert status_of(tagged) == b"OK", tagged
+    assert untagged == [b"* 1 FETCH (BINARY.SIZE[] %d BINARY[] ~{%d}\r\n" % (len(want), len(want)) + want + b")"]
+    c.ok("NOOP")
+
+
 def test_partial_ranges(cluster, new_account):
     c, _ = connect(cluster, new_account, [B64, MP])
     got = fetches(c.ok("FETCH 1 (BINARY.PEEK[1]<5.3> BINARY.PEEK[1]<118.10> BINARY.PEEK[1]<500.10>)"))[1]
