@@ -41,7 +41,7 @@ struct rpc_call {
     unsigned flags;
     rpc_cb *cb;
     void *ctx;
-    struct link *link;
+    struct link *link;                       /* sent on; NULL while it waits for one */
     /* In one list at most: its link's hash bucket (sent), the waiting
      * list (unsent), or a list a function is failing or resending. Unlinked
      * in O(1) by call_free, so a callback may free any other call. */
@@ -49,8 +49,7 @@ struct rpc_call {
     struct rpc_call **owner;                 /* the owner's list */
     struct rpc_call *onext, **oprev;         /* in the owner's list */
     bool answered;                           /* a response arrived */
-    bool unsent;                             /* in the waiting list (backend_wait) */
-    bool fail_now;                           /* unsent, and must not wait any more */
+    bool fail_now;                           /* waiting, and must not wait any more */
     uint8_t *saved;                          /* packed request, for a retry */
     size_t saved_len;
     double t0;                               /* sent at (metrics) */
@@ -216,10 +215,10 @@ static void arm_unsent_timer(double after)
     ev_timer_start(frontend->loop, &unsent_timer);
 }
 
-/* A call has started to wait: links sleeping out a reconnect backoff (up
- * to BACKOFF_MAX) try now and back off from BACKOFF_MIN again, so a backend
- * that comes back during the wait is found within it. Once per waiting
- * period (the first call that finds no link), not per call. */
+/* Links sleeping out a reconnect backoff (up to BACKOFF_MAX) try now and
+ * back off from BACKOFF_MIN again: when a call starts to wait (once per
+ * waiting period, not per call), so a backend that comes back during the
+ * wait is found within it, and when a backend drains (link_going_away). */
 static void kick_links(void)
 {
     for (int i = 0; i < nlinks; i++) {
@@ -267,7 +266,6 @@ static void send_unsent(struct link *l)
     while (oldest_first) {
         c = oldest_first;
         list_unlink(c);
-        c->unsent = false;
         dispatch(l, c);
     }
     if (!unsent)
@@ -298,7 +296,6 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
     if (!l) {
         /* Failed from the loop, never from inside rpc_call itself, so
          * callers need not handle a re-entrant callback. */
-        c->unsent = true;
         list_push(&unsent, c);
         if (!ev_is_active(&unsent_timer)) {
             arm_unsent_timer((double)frontend->cfg->backend_wait);
@@ -312,14 +309,14 @@ struct rpc_call *rpc_call(Petrel__Request *req, unsigned flags, rpc_cb *cb, void
 
 void rpc_follow(struct rpc_call *c, Petrel__Request *req)
 {
-    if (c && c->unsent) {
+    if (c && !c->link) {
         /* A stream's next frame with nowhere to go: end the call rather
          * than send its start later without this frame. */
         c->fail_now = true;
         arm_unsent_timer(0);
         return;
     }
-    if (!c || !c->link)
+    if (!c)
         return;
     req->id = c->id;
     frame_append(&c->link->conn.out, &req->base);
@@ -362,11 +359,7 @@ static void link_going_away(struct link *l)
      * back already while our link to it sits in its backoff: the capacity
      * left must not wait for that, so every waiting link tries now (and
      * names are looked up again: a replacement pod has a new address). */
-    for (int i = 0; i < nlinks; i++)
-        if (!links[i]->in_use && ev_is_active(&links[i]->retry)) {
-            ev_timer_stop(frontend->loop, &links[i]->retry);
-            link_connect(links[i]);
-        }
+    kick_links();
     if (resolver)
         backend_resolver_kick(resolver);
 }

@@ -224,9 +224,12 @@ static void conv_feed(struct charset_conv *c, const char *in, size_t len, struct
         conv_run(c, in, len, out, final);
         return;
     }
-    buf_append(&c->pending, in, len);
-    const char *p = buf_head(&c->pending) ? buf_head(&c->pending) : "";
-    size_t n = buf_len(&c->pending), used = 0;
+    /* Only a segment that spans pieces is copied to wait for its end. */
+    bool held = buf_len(&c->pending) > 0;
+    if (held)
+        buf_append(&c->pending, in, len);
+    const char *p = held ? buf_head(&c->pending) : in;
+    size_t n = held ? buf_len(&c->pending) : len, used = 0;
     while (used < n) {
         size_t left = n - used, seg;
         const char *lf = memchr(p + used, '\n', left < ICONV_SEGMENT ? left : ICONV_SEGMENT);
@@ -239,7 +242,10 @@ static void conv_feed(struct charset_conv *c, const char *in, size_t len, struct
         conv_run(c, p + used, seg, out, final && used + seg == n);
         used += seg;
     }
-    buf_consume(&c->pending, used);
+    if (held)
+        buf_consume(&c->pending, used);
+    else
+        buf_append(&c->pending, in + used, len - used);
     if (final && n == 0)
         conv_run(c, "", 0, out, true);
 }

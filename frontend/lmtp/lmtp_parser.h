@@ -13,6 +13,11 @@
  * the protocol's limit with slack, not a deployment's: no setting. */
 #define LMTP_MAX_ADDRESS 512
 
+/* Room for a parameter's key, NUL included: the ones LMTP knows (SIZE,
+ * BODY, SMTPUTF8) are short, and a longer key, cut, is unknown all the
+ * same. */
+#define LMTP_PARAM_KEY 32
+
 /* After the verb, expects word (" FROM:", case-insensitive) and returns
  * what follows it, or NULL. */
 const char *lmtp_after_prefix(const char *args, const char *word);

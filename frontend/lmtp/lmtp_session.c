@@ -233,7 +233,7 @@ static void cmd_mail(struct lmtp *l, const char *args)
         bad(l, "501 5.5.4 Invalid parameters: expected MAIL FROM:<address>");
         return;
     }
-    char key[32];
+    char key[LMTP_PARAM_KEY];
     const char *val;
     size_t vlen;
     bool utf8 = false;
@@ -325,7 +325,7 @@ static void cmd_rcpt(struct lmtp *l, const char *args)
         bad(l, "501 5.5.4 Invalid parameters: expected RCPT TO:<address>");
         return;
     }
-    char key[32];
+    char key[LMTP_PARAM_KEY];
     const char *val;
     size_t vlen;
     if (lmtp_next_param(&p, key, sizeof key, &val, &vlen)) {

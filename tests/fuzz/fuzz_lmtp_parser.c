@@ -21,7 +21,7 @@ static void check(int cond)
 
 static void check_params(const char *p, const char *end)
 {
-    char key[16];
+    char key[LMTP_PARAM_KEY];
     const char *val;
     size_t vlen;
     for (;;) {
